@@ -1,0 +1,106 @@
+"""Command-line conventions shared by every recipe. Imports no backend, so `--help` is instant.
+
+A recipe declares its options as a dataclass that extends `RunConfig`; `parse` turns the fields into
+flags (`batch_size` -> `--batch-size`, help text from `field(metadata={"help": ...})`), applies the
+recipe's `--quick` overrides to the flags the user did not give, and `run` turns the project's
+expected failures into one line on stderr and an exit code.
+"""
+
+import argparse
+import dataclasses
+import importlib.util
+import sys
+import typing
+
+from datasets import DatasetUnavailable
+from recipes.engine import CheckpointError, TrainingDiverged
+
+EXIT_USAGE = 2  # bad input, data set not available, unreadable checkpoint
+EXIT_DIVERGED = 3  # a loss became NaN
+
+
+def lazy_import(name):
+    """The module `name`, loaded on first attribute access (keeps `--help` free of keras)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+def option(default, help, **kwargs):
+    """A config field with its help text (and argparse extras such as `choices`)."""
+    return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Flags every recipe takes."""
+
+    epochs: int = option(10, "number of training epochs")
+    batch_size: int = option(64, "examples per training step")
+    seed: int = option(0, "seed for weights, noise and data order; a run is reproducible")
+    dataset: str = option("digits", "data set to train on")
+    data_dir: str = option(None, "a folder of images to train on instead (e.g. CelebA)")
+    out: str = option(None, "output folder (default runs/RECIPE)")
+    resume: bool = option(False, "continue from the newest checkpoint in --out")
+    quick: bool = option(False, "a run of seconds on tiny data and models (used by the tests)")
+
+
+class UsageError(ValueError):
+    """Input the recipe cannot use (wrong shapes, incompatible flags); shown as one line."""
+
+
+def _parser(config_class, prog, description, suppress_defaults):
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        extra = {k: v for k, v in field.metadata.items() if k != "help"}
+        default = argparse.SUPPRESS if suppress_defaults else field.default
+        help_text = field.metadata.get("help", "")
+        if hints[field.name] is bool:
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=default, help=help_text)
+        else:
+            kind = hints[field.name]
+            parser.add_argument(flag, type=kind, default=default, help=help_text, **extra)
+    return parser
+
+
+def parse(config_class, argv=None, *, prog, description, quick=None):
+    """Parses `argv` into `config_class`, applying `quick` overrides when `--quick` is given.
+
+    A flag the user gives always wins over the `--quick` override of the same option.
+    """
+    namespace = _parser(config_class, prog, description, False).parse_args(argv)
+    given = vars(_parser(config_class, prog, description, True).parse_args(argv))
+    config = config_class(**vars(namespace))
+    if config.quick:
+        for name, value in (quick or {}).items():
+            if name not in given:
+                setattr(config, name, value)
+    return config
+
+
+def run(main, argv=None):
+    """Calls `main(argv)`; expected failures become one line on stderr and a non-zero exit code."""
+    try:
+        return main(argv) or 0
+    except (DatasetUnavailable, CheckpointError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        print("\ninterrupted: run again with --resume to continue from the last epoch")
+        return 130

@@ -1,0 +1,121 @@
+"""The backend engine: the only code in the project that imports tensorflow, torch or jax.
+
+Keras 3 trains one model with one optimizer through `fit()`. Everything else (two optimizers in a GAN,
+critic loops, optimising pixels, from-scratch backprop) needs gradients, and every backend takes them
+differently. This package hides exactly that:
+
+- `value_and_grad(fn, wrt)`: the value of `fn` and its gradients with respect to Keras variables and/or
+  tensors; nestable (a gradient of a gradient norm).
+- `function(fn, state)`: a compiled step that may update several models, optimizers and seed generators;
+  `jax.jit` with all state threaded in and out, `tf.function` (XLA) on TensorFlow, eager on torch.
+- `Loop`: epochs with a Keras `Progbar`, `metrics.csv`, TensorBoard events, a checkpoint per epoch,
+  `resume`, and a clean stop when a loss becomes NaN.
+
+Nothing is imported until it is used, so `python -m recipes.NAME --help` stays fast.
+"""
+
+import importlib
+
+
+class EngineError(RuntimeError):
+    """Misuse of the engine, e.g. a compiled step that updates a variable it does not own."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not match the model (one-line message)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the last good checkpoint."""
+
+
+def backend():
+    """The name of the Keras backend in use: "tensorflow", "torch" or "jax"."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def _impl():
+    return importlib.import_module(f"recipes.engine._{backend()}")
+
+
+def value_and_grad(fn, wrt, *, has_aux=False):
+    """Evaluates `fn` and differentiates its scalar result with respect to `wrt`.
+
+    Args:
+        fn: a callable returning a scalar tensor (or `(scalar, aux)` with `has_aux=True`). It is called
+            with one positional argument per *tensor* in `wrt`, in order; Keras variables in `wrt` are
+            read by `fn` through the layers that own them.
+        wrt: a list of `keras.Variable`s and/or tensors.
+        has_aux: whether `fn` returns `(value, aux)`.
+
+    Returns:
+        `(value, grads)`, or `((value, aux), grads)` with `has_aux=True`; `grads` is a list aligned with
+        `wrt` (zeros for entries `fn` does not depend on). Variable updates made inside `fn` (BatchNorm
+        statistics, seed generators) take effect as in eager code. Calls may be nested: the gradients
+        returned by an inner call can themselves be differentiated by an outer one.
+
+    Example:
+        loss, grads = value_and_grad(lambda: loss_fn(model(x), y), model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+    """
+    return _impl().value_and_grad(fn, list(wrt), has_aux=has_aux)
+
+
+def state_variables(state):
+    """Flattens models, layers, optimizers, seed generators and variables into unique variables."""
+    import keras
+
+    variables, seen = [], set()
+    for item in state:
+        if isinstance(item, keras.Variable):
+            found = [item]
+        elif isinstance(item, keras.random.SeedGenerator):
+            found = [item.state]
+        elif isinstance(item, keras.optimizers.Optimizer):
+            if not item.built:
+                raise EngineError(
+                    f"optimizer {item.name} is not built: call optimizer.build(variables) before "
+                    "compiling a step that uses it"
+                )
+            found = item.variables
+        elif isinstance(item, keras.layers.Layer):
+            if not item.built:
+                raise EngineError(f"{item.name} is not built: build it before compiling a step")
+            found = item.variables
+        else:
+            raise EngineError(f"cannot take the state of {type(item).__name__}")
+        for variable in found:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    return variables
+
+
+def function(fn, state, *, jit=True):
+    """Compiles a training step that updates the variables of `state` in place.
+
+    Args:
+        fn: the step, written as ordinary stateful Keras code (`value_and_grad`, `optimizer.apply`,
+            `keras.random.*` with a `SeedGenerator`); it takes and returns tensors (a dict of losses).
+        state: the models, optimizers (built) and seed generators the step reads or updates. On JAX
+            they are threaded through `jax.jit`; a variable updated by `fn` but missing from `state`
+            raises `EngineError` instead of being silently frozen.
+        jit: `False` returns `fn` unchanged (eager), for debugging and for comparing with the compiled
+            version.
+
+    Returns:
+        A callable with the signature of `fn`. Compiled and eager steps give the same numbers.
+    """
+    if not jit:
+        return fn
+    return _impl().function(fn, state_variables(state))
+
+
+def __getattr__(name):
+    if name in ("Loop", "save_checkpoint", "load_checkpoint", "latest_checkpoint"):
+        from recipes.engine import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module 'recipes.engine' has no attribute {name!r}")

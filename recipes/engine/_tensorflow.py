@@ -1,0 +1,30 @@
+"""TensorFlow: gradients with `tf.GradientTape`, steps compiled with `tf.function` (XLA)."""
+
+import keras
+import tensorflow as tf
+
+
+def value_and_grad(fn, wrt, has_aux):
+    tensors = [tf.convert_to_tensor(w) for w in wrt if not isinstance(w, keras.Variable)]
+    sources, position = [], 0
+    for w in wrt:
+        if isinstance(w, keras.Variable):
+            sources.append(w)
+        else:
+            sources.append(tensors[position])
+            position += 1
+    # Nested tapes record each other: the gradient computed by an inner call is itself
+    # differentiable by an outer one (gradient penalty).
+    with tf.GradientTape() as tape:
+        for tensor in tensors:
+            tape.watch(tensor)
+        out = fn(*tensors)
+        value = out[0] if has_aux else out
+    grads = tape.gradient(value, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return out, list(grads)
+
+
+def function(fn, variables):
+    # XLA fuses the many small ops of a GAN step: measured about twice as fast as plain
+    # tf.function for the DCGAN step on a 2-core CPU (benchmarks/dcgan_steps.py).
+    return tf.function(fn, jit_compile=True, reduce_retracing=True)
