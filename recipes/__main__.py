@@ -6,6 +6,14 @@ from pathlib import Path
 
 import recipes
 
+NOTES = {
+    "A": "Deep Learning (2018)",
+    "B": "AI basics with PyTorch",
+    "C": "PyTorch chapter 3",
+    "D": "introductory deep-learning course",
+    "E": "RNN practice and GANs",
+}
+
 
 def catalog():
     """[(name, section, title)] of every module in `recipes/` that declares a SECTION."""
@@ -31,6 +39,7 @@ def main():
     print("Recipes (python -m recipes.NAME --help for options):\n")
     for name, section, title in rows:
         print(f"  {name:<{width}}  {section:<22}  {title}")
+    print("\nSections: " + "; ".join(f"{key} = {title}" for key, title in NOTES.items()))
 
 
 if __name__ == "__main__":

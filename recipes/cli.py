@@ -13,6 +13,7 @@ import sys
 import typing
 
 from datasets import DatasetUnavailable
+from recipes import engine
 from recipes.engine import CheckpointError, TrainingDiverged
 
 EXIT_USAGE = 2  # bad input, data set not available, unreadable checkpoint
@@ -93,6 +94,7 @@ def parse(config_class, argv=None, *, prog, description, quick=None):
 
 def run(main, argv=None):
     """Calls `main(argv)`; expected failures become one line on stderr and a non-zero exit code."""
+    engine.enable_compilation_cache()
     try:
         return main(argv) or 0
     except (DatasetUnavailable, CheckpointError, UsageError) as error:

@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from recipes import engine
+
 ARTIFACT = pathlib.Path(__file__).parent / "assets" / "digit_classifier.npz"
 FEATURES_LAYER = "features"
 BATCH_SIZE = 256
@@ -93,7 +95,7 @@ def train_classifier(seed=0, epochs=12, copies=4):
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    engine.set_seed(seed)
     x_train, y_train, x_test, y_test = digit_split()
     rng = np.random.default_rng(seed)
     x_aug = np.concatenate([x_train] + [random_shifts(x_train, rng) for _ in range(copies)])

@@ -36,6 +36,64 @@ def backend():
     return keras.backend.backend()
 
 
+def set_seed(seed):
+    """`keras.utils.set_random_seed` without importing TensorFlow under the other backends.
+
+    Keras seeds TensorFlow whenever it is installed, which costs a torch or JAX run seven seconds
+    of import time; this seeds Python, NumPy, Keras' global seed generator and torch, and TensorFlow
+    only when it is the backend or already imported.
+    """
+    import random
+    import sys
+
+    import keras
+    import numpy as np
+
+    if backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def enable_compilation_cache(directory=None):
+    """Keeps JAX's compiled programs on disk, so the next run of a recipe skips most compiling.
+
+    Eager JAX compiles every operation for every new shape (a `--quick` DCGAN run spends two thirds
+    of its 30 seconds there); with the cache a second run takes 11. Uses `$JAX_COMPILATION_CACHE_DIR`
+    when set, else `~/.cache/keras-recipes/jax`. Harmless under the other backends.
+    """
+    import os
+    import sys
+
+    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not directory:
+        cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        directory = os.path.join(cache_home, "keras-recipes", "jax")
+    settings = {
+        "jax_compilation_cache_dir": directory,
+        "jax_persistent_cache_min_compile_time_secs": 0,
+        "jax_persistent_cache_min_entry_size_bytes": -1,
+    }
+    for name, value in settings.items():
+        os.environ.setdefault(name.upper(), str(value))
+    if "jax" in sys.modules:  # Already imported: the environment is read only at import.
+        import jax
+
+        for name in settings:
+            jax.config.update(name, type(settings[name])(os.environ[name.upper()]))
+
+
 def _impl():
     return importlib.import_module(f"recipes.engine._{backend()}")
 
