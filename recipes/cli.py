@@ -94,7 +94,7 @@ def parse(config_class, argv=None, *, prog, description, quick=None):
 
 def run(main, argv=None):
     """Calls `main(argv)`; expected failures become one line on stderr and a non-zero exit code."""
-    engine.enable_compilation_cache()
+    engine.configure()
     try:
         return main(argv) or 0
     except (DatasetUnavailable, CheckpointError, UsageError) as error:

@@ -9,7 +9,7 @@ def value_and_grad(fn, wrt, has_aux):
     sources, position = [], 0
     for w in wrt:
         if isinstance(w, keras.Variable):
-            sources.append(w)
+            sources.append(w.value)  # The tf.Variable; the tape cannot make zeros for the wrapper.
         else:
             sources.append(tensors[position])
             position += 1
@@ -27,4 +27,5 @@ def value_and_grad(fn, wrt, has_aux):
 def function(fn, variables):
     # XLA fuses the many small ops of a GAN step: measured about twice as fast as plain
     # tf.function for the DCGAN step on a 2-core CPU (benchmarks/dcgan_steps.py).
-    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+    # Steps are plain Python over Keras ops; autograph would only slow tracing down.
+    return tf.function(fn, jit_compile=True, reduce_retracing=True, autograph=False)

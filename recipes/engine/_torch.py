@@ -38,9 +38,13 @@ def value_and_grad(fn, wrt, has_aux):
     return out, grads
 
 
+def _to_tensor(x):
+    return x if x is None else keras.ops.convert_to_tensor(x)
+
+
 def function(fn, variables):
     def step(*args, **kwargs):
-        args, kwargs = keras.tree.map_structure(keras.ops.convert_to_tensor, (args, kwargs))
+        args, kwargs = keras.tree.map_structure(_to_tensor, (args, kwargs))
         return fn(*args, **kwargs)
 
     return step
