@@ -65,6 +65,14 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
     any kernel size and stride, `dilation_rate=1` and `output_padding=None`;
     other settings fall back to `Conv2DTranspose.call`.
 
+    Args:
+        implementation: `"subpixel"`, `"native"` (`Conv2DTranspose.call`) or
+            `"auto"` (default): sub-pixel on JAX and TensorFlow, native on torch,
+            whose transposed-convolution kernels are faster than the gather. The
+            DCGAN training step, steps/s at batch 64 on 2 CPU cores, native vs
+            sub-pixel: JAX 0.99 vs 3.30, TensorFlow 4.41 vs 4.74, torch 3.61 vs
+            2.96. Every other argument is `Conv2DTranspose`'s.
+
     Example:
 
     >>> x = np.random.rand(4, 7, 7, 128)
@@ -73,10 +81,26 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
     (4, 14, 14, 64)
     """
 
+    def __init__(self, *args, implementation="auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        if implementation not in ("auto", "subpixel", "native"):
+            raise ValueError(
+                f"SubPixelConv2DTranspose: implementation must be 'auto', 'subpixel' or "
+                f"'native', got {implementation!r}"
+            )
+        self.implementation = implementation
+
+    def get_config(self):
+        return {**super().get_config(), "implementation": self.implementation}
+
     def build(self, input_shape):
         super().build(input_shape)
+        native = self.implementation == "native" or (
+            self.implementation == "auto" and keras.backend.backend() == "torch"
+        )
         self._subpixel = (
-            self.data_format == "channels_last"
+            not native
+            and self.data_format == "channels_last"
             and self.output_padding is None
             and self.dilation_rate == (1, 1)
         )

@@ -20,9 +20,9 @@ slope 0.2, weights drawn from N(0, 0.02). D returns a logit; the sigmoid of the 
 the loss (binary cross-entropy from logits), which is the same function, computed stably.
 
 The transposed convolutions are `layers.SubPixelConv2DTranspose`: the same weights and outputs as
-`keras.layers.Conv2DTranspose`, computed as one stride-1 convolution plus depth-to-space, whose
-gradient is an order of magnitude cheaper on JAX's CPU backend. Section 9.7's own transposed
-convolution example is checked at start-up.
+`keras.layers.Conv2DTranspose`, computed as one stride-1 convolution plus depth-to-space, which
+makes the JAX training step 3.3 times faster on a CPU (torch keeps its native kernels). Section
+9.7's own transposed convolution example is checked at start-up.
 
 Outputs (under --out, default runs/dcgan): samples/epoch-NNN.png (fixed noise, every epoch),
 samples.png, losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras and
@@ -168,11 +168,12 @@ def transposed_convolution_example():
     from layers import SubPixelConv2DTranspose
 
     x = np.array([[1, 2], [3, 4]], dtype="float32").reshape(1, 2, 2, 1)
-    outputs = []
-    for cls in (keras.layers.Conv2DTranspose, SubPixelConv2DTranspose):
-        layer = cls(1, 3, strides=2, padding="same", use_bias=False, kernel_initializer="ones")
-        outputs.append(keras.ops.convert_to_numpy(layer(x))[0, :, :, 0])
-    return outputs
+    kwargs = dict(strides=2, padding="same", use_bias=False, kernel_initializer="ones")
+    layers = [
+        keras.layers.Conv2DTranspose(1, 3, **kwargs),
+        SubPixelConv2DTranspose(1, 3, implementation="subpixel", **kwargs),
+    ]
+    return [keras.ops.convert_to_numpy(layer(x))[0, :, :, 0] for layer in layers]
 
 
 # ---------------------------------------------------------------------------------------------

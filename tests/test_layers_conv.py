@@ -30,7 +30,7 @@ def make_pair(kernel, strides, padding, in_channels, filters, use_bias=True, see
     kwargs = dict(kernel_size=kernel, strides=strides, padding=padding, use_bias=use_bias)
     kwargs["kernel_initializer"] = "zeros"  # Overwritten below; skips random-op compiles.
     ref = keras.layers.Conv2DTranspose(filters, **kwargs)
-    sub = SubPixelConv2DTranspose(filters, **kwargs)
+    sub = SubPixelConv2DTranspose(filters, implementation="subpixel", **kwargs)
     ref.build((None, None, None, in_channels))
     sub.build((None, None, None, in_channels))
     rng = np.random.default_rng(seed)
@@ -79,10 +79,14 @@ def test_gradients_match(kernel, strides, padding, size, in_channels, filters):
         np.testing.assert_allclose(a, e, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("layer_class", [keras.layers.Conv2DTranspose, SubPixelConv2DTranspose])
-def test_oracle(layer_class):
+@pytest.mark.parametrize("implementation", [None, "subpixel", "native"])
+def test_oracle(implementation):
     # y[2i + t] += x[i] * k[t] along each axis: no crop for k=3, s=2 ("same").
-    layer = layer_class(1, 3, strides=2, padding="same", use_bias=False, kernel_initializer="ones")
+    kwargs = dict(strides=2, padding="same", use_bias=False, kernel_initializer="ones")
+    if implementation is None:
+        layer = keras.layers.Conv2DTranspose(1, 3, **kwargs)
+    else:
+        layer = SubPixelConv2DTranspose(1, 3, implementation=implementation, **kwargs)
     x = np.array([[1, 2], [3, 4]], "float32").reshape(1, 2, 2, 1)
     y = ops.convert_to_numpy(layer(x))[0, :, :, 0]
     expected = [[1, 1, 3, 2], [1, 1, 3, 2], [4, 4, 10, 6], [3, 3, 7, 4]]
@@ -114,7 +118,9 @@ def test_saved_model_round_trip(tmp_path):
     model = keras.Sequential(
         [
             keras.Input((7, 7, 3)),
-            SubPixelConv2DTranspose(4, 5, strides=2, padding="same", activation="relu"),
+            SubPixelConv2DTranspose(
+                4, 5, strides=2, padding="same", activation="relu", implementation="subpixel"
+            ),
         ]
     )
     x = random_input((2, 7, 7, 3))
@@ -127,11 +133,28 @@ def test_saved_model_round_trip(tmp_path):
 
 def test_functional_model_symbolic_input():
     inputs = keras.Input((None, None, 3))
-    hidden = SubPixelConv2DTranspose(4, 3, strides=2, padding="same")(inputs)
-    outputs = SubPixelConv2DTranspose(2, 5, strides=2, padding="valid")(hidden)
+    hidden = SubPixelConv2DTranspose(4, 3, strides=2, padding="same", implementation="subpixel")(inputs)
+    outputs = SubPixelConv2DTranspose(2, 5, strides=2, padding="valid", implementation="subpixel")(
+        hidden
+    )
     assert outputs.shape == (None, None, None, 2)
     model = keras.Model(inputs, outputs)
     x = random_input((3, 5, 4, 3))
     y = model.predict(x, batch_size=2, verbose=0)
     assert y.shape == (3, 23, 19, 2)
     np.testing.assert_allclose(y, ops.convert_to_numpy(model(x)), atol=1e-5)
+
+
+def test_implementations_agree_and_bad_implementation_is_named():
+    x = random_input((2, 4, 4, 3))
+    outputs = []
+    for implementation in ("auto", "subpixel", "native"):
+        layer = SubPixelConv2DTranspose(
+            2, 5, strides=2, padding="same", implementation=implementation, kernel_initializer="ones"
+        )
+        outputs.append(ops.convert_to_numpy(layer(x)))
+        assert layer.get_config()["implementation"] == implementation
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outputs[2], outputs[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="SubPixelConv2DTranspose: implementation"):
+        SubPixelConv2DTranspose(2, 3, implementation="fft")

@@ -1,4 +1,9 @@
-"""PyTorch: gradients with `torch.autograd.grad`; steps run eagerly (compiling was not faster)."""
+"""PyTorch: gradients with `torch.autograd.grad`; steps run eagerly.
+
+`torch.compile` was measured on the DCGAN step with sub-pixel layers (batch 64, 2 CPU cores):
+3.27 steps/s against 2.96 eager, after 95 seconds of compiling and recompiling, which a 5-minute
+run never earns back.
+"""
 
 import keras
 import torch
