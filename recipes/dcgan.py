@@ -31,7 +31,7 @@ summary.json.
 On digit data the sample quality is the Frechet distance of generated and real digits in the feature
 space of the project's digit classifier (recipes/quality.py); lower is better.
 
-    python -m recipes.dcgan                        # embedded digits, about 5 minutes
+    python -m recipes.dcgan                        # embedded digits, 6-7 minutes on 2 CPU cores
     KERAS_BACKEND=jax python -m recipes.dcgan --epochs 5
     python -m recipes.dcgan --dataset mnist        # real MNIST, downloaded once
     python -m recipes.dcgan --arch celeba --data-dir ~/celeba --crop 108
@@ -249,13 +249,13 @@ class DCGAN:
         return self.train_step(real, z_d, z_g)
 
     def generate(self, z, batch_size=256):
-        """Images from noise `z` (NumPy), in [0, 1], with BatchNorm in inference mode."""
+        """Images from noise `z` (NumPy), in [0, 1], with BatchNorm in inference mode.
+
+        Through `Model.predict`, which compiles inference (three times faster than eager JAX).
+        """
         low, high = ARCHS[self.config.arch][2]
-        out = [
-            keras.ops.convert_to_numpy(self.generator(z[i : i + batch_size], training=False))
-            for i in range(0, len(z), batch_size)
-        ]
-        return (np.concatenate(out) - low) / (high - low)
+        images = self.generator.predict(z, batch_size=batch_size, verbose=0)
+        return (images - low) / (high - low)
 
 
 # ---------------------------------------------------------------------------------------------

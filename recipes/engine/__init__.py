@@ -7,7 +7,7 @@ differently. This package hides exactly that:
 - `value_and_grad(fn, wrt)`: the value of `fn` and its gradients with respect to Keras variables and/or
   tensors; nestable (a gradient of a gradient norm).
 - `function(fn, state)`: a compiled step that may update several models, optimizers and seed generators;
-  `jax.jit` with all state threaded in and out, `tf.function` (XLA) on TensorFlow, eager on torch.
+  `jax.jit` with all state threaded in and out, `tf.function` on TensorFlow, eager on torch.
 - `Loop`: epochs with a Keras `Progbar`, `metrics.csv`, TensorBoard events, a checkpoint per epoch,
   `resume`, and a clean stop when a loss becomes NaN.
 

@@ -1,4 +1,4 @@
-"""TensorFlow: gradients with `tf.GradientTape`, steps compiled with `tf.function` (XLA)."""
+"""TensorFlow: gradients with `tf.GradientTape`, steps compiled with `tf.function`."""
 
 import keras
 import tensorflow as tf
@@ -25,8 +25,10 @@ def value_and_grad(fn, wrt, has_aux):
 
 
 def function(fn, variables):
-    # XLA fuses the many small ops of a GAN step: 4.74 DCGAN steps/s against 4.24 for plain
-    # tf.function and 1.68 eager (batch 64, 2 CPU cores, benchmarks/dcgan_steps.py). Its random
-    # numbers differ from eager TensorFlow's (another stateless algorithm), not its distribution.
-    # Steps are plain Python over Keras ops; autograph would only slow tracing down.
-    return tf.function(fn, jit_compile=True, reduce_retracing=True, autograph=False)
+    # Plain graph mode, not XLA: XLA draws stateless random numbers with another algorithm than
+    # TensorFlow's CPU kernels, so a step that samples noise would no longer give the eager step's
+    # numbers (same distribution, other values), and `jit=False` debugging would see another run.
+    # Measured for the DCGAN step (batch 64, 2 CPU cores): XLA 4.74 steps/s, graph 4.24, eager 1.68;
+    # the 12% is not worth losing compiled == eager. Steps are plain Python over Keras ops, so
+    # autograph would only slow tracing down.
+    return tf.function(fn, reduce_retracing=True, autograph=False)
