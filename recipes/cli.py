@@ -82,8 +82,11 @@ def parse(config_class, argv=None, *, prog, description, quick=None):
 
     A flag the user gives always wins over the `--quick` override of the same option.
     """
-    namespace = _parser(config_class, prog, description, False).parse_args(argv)
+    parser = _parser(config_class, prog, description, False)
+    namespace = parser.parse_args(argv)
     given = vars(_parser(config_class, prog, description, True).parse_args(argv))
+    if namespace.batch_size < 1 or namespace.epochs < 0:
+        parser.error("--batch-size must be at least 1 and --epochs at least 0")
     config = config_class(**vars(namespace))
     if config.quick:
         for name, value in (quick or {}).items():

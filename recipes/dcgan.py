@@ -269,7 +269,7 @@ def load_data(config):
     images, _ = datasets.load_images(
         name, data_dir=config.data_dir, image_size=size, crop=config.crop, limit=config.limit
     )
-    images = datasets.fit_images(images[: config.limit], size, channels)
+    images = datasets.fit_images(images, size, channels)
     if len(images) < config.batch_size:
         raise cli.UsageError(
             f"{name} has {len(images)} images, fewer than one batch of {config.batch_size}"
@@ -334,11 +334,9 @@ def main(argv=None):
         description=__doc__.split("\n")[0],
         quick=QUICK,
     )
-    out = Path(config.out or "runs/dcgan")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "samples").mkdir(exist_ok=True)
-
     images = load_data(config)
+    out = Path(config.out or "runs/dcgan")
+    (out / "samples").mkdir(parents=True, exist_ok=True)
     print(
         f"DCGAN ({config.arch}) on {len(images)} images {images.shape[1:]}, backend {engine.backend()}"
     )

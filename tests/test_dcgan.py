@@ -14,10 +14,6 @@ from keras import ops
 from recipes import dcgan
 
 
-def config(**overrides):
-    return dcgan.Config(**overrides)
-
-
 @pytest.mark.parametrize(
     "arch,discriminator,generator",
     [
@@ -27,7 +23,7 @@ def config(**overrides):
     ],
 )
 def test_parameter_counts(arch, discriminator, generator):
-    cfg = config(arch=arch)
+    cfg = dcgan.Config(arch=arch)
     assert dcgan.build_discriminator(cfg).count_params() == discriminator
     assert dcgan.build_generator(cfg).count_params() == generator
 
@@ -130,10 +126,20 @@ def test_corrupt_checkpoint_fails_with_one_line(tmp_path):
     )
 
 
-def test_bad_arguments_fail_with_usage():
-    proc = run_module("recipes.dcgan", "--dataset", "cifar", timeout=60)
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "cifar"], "invalid choice: 'cifar'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--data-dir", "/nonexistent"], "error: no images"),
+    ],
+)
+def test_bad_arguments_fail_with_one_line(args, message, tmp_path):
+    proc = run_module("recipes.dcgan", *args, "--out", tmp_path / "out", timeout=120)
     assert proc.returncode == 2
-    assert "invalid choice: 'cifar'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()  # Nothing written for a run that cannot start.
 
 
 def test_help_does_not_import_a_backend():
