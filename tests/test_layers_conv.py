@@ -1,6 +1,7 @@
 """SubPixelConv2DTranspose matches keras.layers.Conv2DTranspose exactly."""
 
 import keras
+import layer_checks
 import numpy as np
 import pytest
 from keras import ops
@@ -158,3 +159,20 @@ def test_implementations_agree_and_bad_implementation_is_named():
     np.testing.assert_allclose(outputs[2], outputs[0], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="SubPixelConv2DTranspose: implementation"):
         SubPixelConv2DTranspose(2, 3, implementation="fft")
+
+
+def subpixel_factory():
+    return SubPixelConv2DTranspose(
+        4, 5, strides=2, padding="same", activation="relu", implementation="subpixel"
+    )
+
+
+SUBPIXEL_INPUTS = random_input((2, 5, 5, 3))
+CROSS_BACKEND_CASES = {"subpixel_conv2d_transpose": (subpixel_factory, SUBPIXEL_INPUTS)}
+
+
+def test_layer_checks(tmp_path):
+    layer_checks.assert_config_round_trip(subpixel_factory, SUBPIXEL_INPUTS)
+    layer_checks.assert_saved_round_trip(subpixel_factory, SUBPIXEL_INPUTS, tmp_path / "m.keras")
+    layer_checks.assert_gradients_reach_every_weight(subpixel_factory, SUBPIXEL_INPUTS)
+    layer_checks.assert_trains_in_mixed_bfloat16(subpixel_factory, SUBPIXEL_INPUTS)
