@@ -1,5 +1,42 @@
-"""Reusable Keras layers."""
+"""Custom Keras 3 layers: `keras.ops` only, serializable, the same on TensorFlow, PyTorch and JAX.
 
+See layers/README.md for one line on each.
+"""
+
+from layers.attention import (
+    BahdanauAttention,
+    LuongAttention,
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+)
 from layers.conv import SubPixelConv2DTranspose
+from layers.core import Maxout, Sampling
+from layers.gan import ClipConstraint, ConcatLabel
+from layers.pix2pix import PatchGAN, UNetDown, UNetUp
+from layers.style import VGG19_LAYER_NAMES, GramMatrix, VGGFeatures
+from layers.transformer import (
+    PositionalEncoding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
 
-__all__ = ["SubPixelConv2DTranspose"]
+__all__ = [
+    "VGG19_LAYER_NAMES",
+    "BahdanauAttention",
+    "ClipConstraint",
+    "ConcatLabel",
+    "GramMatrix",
+    "LuongAttention",
+    "Maxout",
+    "MultiHeadAttention",
+    "PatchGAN",
+    "PositionalEncoding",
+    "Sampling",
+    "ScaledDotProductAttention",
+    "SubPixelConv2DTranspose",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
+    "UNetDown",
+    "UNetUp",
+    "VGGFeatures",
+]

@@ -73,24 +73,58 @@ def assert_gradients_reach_every_weight(factory, inputs, **call_kwargs):
         assert np.isfinite(norm) and norm > 0, f"no gradient reaches {weight.path}"
 
 
-def assert_trains_in_mixed_bfloat16(factory, inputs, steps=30):
+class _Projected(keras.layers.Layer):
+    """Test wrapper for weightless layers: a Dense on the first input, then the layer, then a Dense."""
+
+    def __init__(self, factory, units, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = factory()
+        self.before = keras.layers.Dense(units)
+        self.after = keras.layers.Dense(2)
+
+    def call(self, x, extra=None):
+        hidden = self.before(x)
+        return self.after(self.inner(hidden) if extra is None else self.inner(hidden, extra))
+
+
+def assert_trains_in_mixed_bfloat16(factory, inputs, steps=30, training=False, weightless=False):
     """Under mixed_bfloat16, the layer computes in bfloat16, keeps float32 weights, and a model
-    made of it learns to halve its own initial outputs: the MSE falls by half in `steps` Adam steps."""
+    made of it learns to halve its own initial outputs: the MSE falls by half in `steps` Adam steps.
+
+    With `weightless=True` the layer sits between two Dense layers, which learn through it.
+    With `training=True` the outputs and the MSE are taken in training mode, which is what `fit`
+    optimises: for layers with batch norm, whose inference outputs use moving statistics that
+    training only approaches. Such a factory must leave out dropout (the MSE must be deterministic).
+    """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        model = functional_model(factory, inputs)
-        layer = model.layers[-1]
+        if weightless:  # A layer without weights trains inside a model: Dense -> layer -> Dense.
+            units = np.shape(as_list(inputs)[0])[-1]
+            model = functional_model(lambda: _Projected(factory, units), inputs)
+            layer = model.layers[-1].inner
+        else:
+            model = functional_model(factory, inputs)
+            layer = model.layers[-1]
         assert layer.compute_dtype == "bfloat16"
-        assert all(w.dtype == "float32" for w in layer.weights)
-        outputs = as_list(model(model_inputs(inputs)))
+        assert all(w.dtype == "float32" for w in model.weights)
+        outputs = as_list(model(model_inputs(inputs), training=training))
         targets = [0.5 * ops.convert_to_numpy(ops.cast(o, "float32")) for o in outputs]
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=["mse"] * len(targets))
         data = (model_inputs(inputs), targets if len(targets) > 1 else targets[0])
-        first = model.evaluate(*data, verbose=0)
+
+        def mse():
+            if not training:
+                return np.ravel(model.evaluate(*data, verbose=0))[0]
+            outputs = as_list(model(model_inputs(inputs), training=True))
+            return sum(
+                np.mean(np.square(ops.convert_to_numpy(ops.cast(o, "float32")) - t))
+                for o, t in zip(outputs, targets)
+            )
+
+        first = mse()
         model.fit(*data, epochs=steps, batch_size=len(np.asarray(as_list(inputs)[0])), verbose=0)
-        last = model.evaluate(*data, verbose=0)
+        last = mse()
     finally:
         keras.config.set_dtype_policy(previous)
-    first, last = np.ravel(first)[0], np.ravel(last)[0]
     assert np.isfinite(last) and last < first / 2, (first, last)
