@@ -73,25 +73,38 @@ def assert_gradients_reach_every_weight(factory, inputs, **call_kwargs):
         assert np.isfinite(norm) and norm > 0, f"no gradient reaches {weight.path}"
 
 
-class _Projected(keras.layers.Layer):
-    """Test wrapper for weightless layers: a Dense on the first input, then the layer, then a Dense."""
+class Projected(keras.layers.Layer):
+    """Test wrapper: Dense on the first input -> the layer (other inputs as given) -> Dense.
+
+    For layers with no weights of their own (the gradient and mixed_bfloat16 checks need weights
+    to reach through them) and for layers whose outputs a bare model cannot reshape freely
+    (attention outputs are convex combinations of the values, so they cannot learn to halve them).
+    """
 
     def __init__(self, factory, units, **kwargs):
         super().__init__(**kwargs)
         self.inner = factory()
-        self.before = keras.layers.Dense(units)
-        self.after = keras.layers.Dense(2)
+        init = keras.initializers.RandomNormal(stddev=0.5, seed=31)
+        self.before = keras.layers.Dense(units, kernel_initializer=init)
+        self.after = keras.layers.Dense(2, kernel_initializer=init)
 
-    def call(self, x, extra=None):
-        hidden = self.before(x)
-        return self.after(self.inner(hidden) if extra is None else self.inner(hidden, extra))
+    def call(self, x, second=None, third=None):
+        rest = [a for a in (second, third) if a is not None]
+        outputs = self.inner(self.before(x), *rest)
+        return self.after(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
 
 
-def assert_trains_in_mixed_bfloat16(factory, inputs, steps=30, training=False, weightless=False):
+def projected(factory, inputs):
+    """A factory of `Projected(factory)` for `inputs`."""
+    units = np.shape(as_list(inputs)[0])[-1]
+    return lambda: Projected(factory, units)
+
+
+def assert_trains_in_mixed_bfloat16(factory, inputs, steps=30, training=False, wrap=False):
     """Under mixed_bfloat16, the layer computes in bfloat16, keeps float32 weights, and a model
     made of it learns to halve its own initial outputs: the MSE falls by half in `steps` Adam steps.
 
-    With `weightless=True` the layer sits between two Dense layers, which learn through it.
+    With `wrap=True` the layer trains inside `Projected` (between two Dense layers).
     With `training=True` the outputs and the MSE are taken in training mode, which is what `fit`
     optimises: for layers with batch norm, whose inference outputs use moving statistics that
     training only approaches. Such a factory must leave out dropout (the MSE must be deterministic).
@@ -99,9 +112,8 @@ def assert_trains_in_mixed_bfloat16(factory, inputs, steps=30, training=False, w
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        if weightless:  # A layer without weights trains inside a model: Dense -> layer -> Dense.
-            units = np.shape(as_list(inputs)[0])[-1]
-            model = functional_model(lambda: _Projected(factory, units), inputs)
+        if wrap:
+            model = functional_model(projected(factory, inputs), inputs)
             layer = model.layers[-1].inner
         else:
             model = functional_model(factory, inputs)

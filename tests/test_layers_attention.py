@@ -369,38 +369,6 @@ def test_bad_input_raises_a_value_error_naming_the_layer(index):
 
 
 @keras.saving.register_keras_serializable(package="tests_attention")
-class ProjectedAttention(keras.layers.Layer):
-    """Test-only: Dense projections of the query and the values around an attention layer, whose
-    first output it returns. Attention outputs are convex combinations of the values, so a model
-    made of the bare layer cannot learn to halve them, and the weight-free layers have no weight
-    to take a gradient of; with the projections both checks apply, through the attention."""
-
-    def __init__(self, attention, query_dim, value_dim, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(attention, dict):
-            attention = keras.layers.deserialize(attention)
-        self.attention = attention
-        self.query_dim, self.value_dim = query_dim, value_dim
-        init = keras.initializers.RandomNormal(stddev=0.5, seed=31)
-        self.query_projection = keras.layers.Dense(query_dim, kernel_initializer=init)
-        self.value_projection = keras.layers.Dense(value_dim, kernel_initializer=init)
-
-    def call(self, query, keys):
-        outputs = self.attention(self.query_projection(query), keys, self.value_projection(keys))
-        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "attention": keras.layers.serialize(self.attention),
-                "query_dim": self.query_dim,
-                "value_dim": self.value_dim,
-            }
-        )
-        return config
-
-
 def scaled_dot_product_factory():
     return ScaledDotProductAttention()
 
@@ -415,11 +383,6 @@ def multi_head_factory():
     )
 
 
-def projected(factory, query_dim):
-    return lambda: ProjectedAttention(factory(), query_dim=query_dim, value_dim=7)
-
-
-QK_INPUTS = [QUERY, KEYS]
 SDPA_INPUTS = [rand(2, 3, 6, seed=18), KEYS, VALUES]
 
 CROSS_BACKEND_CASES = {
@@ -429,48 +392,27 @@ CROSS_BACKEND_CASES = {
     "multi_head_attention": (multi_head_factory, [QUERY, VALUES, KEYS]),
 }
 
-# name: (factory, inputs, factory for the gradient and mixed_bfloat16 checks or None, whether the
-# mixed_bfloat16 check runs). That check costs seconds of tracing per model on TensorFlow, so it runs
-# once per class (LuongAttention with its "concat" score, which has the most weights).
+# name: (factory, inputs, whether it has weights of its own, whether the mixed_bfloat16 check
+# runs). That check costs seconds of tracing per model on TensorFlow, so it runs once per class
+# (LuongAttention with its "concat" score, which has the most weights). Attention outputs are
+# convex combinations of the values, so it trains the layer inside layer_checks.Projected.
 LAYER_CHECKS = {
-    "bahdanau": (bahdanau_factory, [QUERY, KEYS, VALUES], projected(bahdanau_factory, 4), True),
-    "luong_dot": (
-        luong_factory("dot"),
-        [QUERY, KEYS[..., :4]],
-        projected(luong_factory("dot"), 6),
-        False,
-    ),
-    "luong_general": (luong_factory("general"), [QUERY, KEYS], None, False),
-    "luong_concat": (
-        luong_factory("concat"),
-        [QUERY, KEYS],
-        projected(luong_factory("concat"), 4),
-        True,
-    ),
-    "scaled_dot_product": (
-        scaled_dot_product_factory,
-        SDPA_INPUTS,
-        projected(scaled_dot_product_factory, 6),
-        True,
-    ),
-    "multi_head": (multi_head_factory, [QUERY, VALUES, KEYS], None, True),
+    "bahdanau": (bahdanau_factory, [QUERY, KEYS, VALUES], True, True),
+    "luong_dot": (luong_factory("dot"), [QUERY, KEYS[..., :4]], False, False),
+    "luong_general": (luong_factory("general"), [QUERY, KEYS], True, False),
+    "luong_concat": (luong_factory("concat"), [QUERY, KEYS], True, True),
+    "scaled_dot_product": (scaled_dot_product_factory, SDPA_INPUTS, False, True),
+    "multi_head": (multi_head_factory, [QUERY, VALUES, KEYS], True, True),
 }
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_CHECKS))
 def test_layer_checks(name, tmp_path):
-    factory, inputs, wrapped, bfloat16 = LAYER_CHECKS[name]
+    factory, inputs, has_weights, bfloat16 = LAYER_CHECKS[name]
     layer_checks.assert_config_round_trip(factory, inputs)
     layer_checks.assert_saved_round_trip(factory, inputs, tmp_path / "m.keras")
-    if factory().__class__ is not ScaledDotProductAttention and name != "luong_dot":
-        layer_checks.assert_gradients_reach_every_weight(factory, inputs)
-    if wrapped is None:
-        if bfloat16:
-            layer_checks.assert_trains_in_mixed_bfloat16(factory, inputs, steps=10)
-        return
-    # Wrapped: gradients must pass through the attention into the query projection, and the
-    # wrapper (with its own config) must train under mixed_bfloat16.
-    layer_checks.assert_gradients_reach_every_weight(wrapped, QK_INPUTS)
-    layer_checks.assert_config_round_trip(wrapped, QK_INPUTS)
+    # Weight-free layers: gradients must pass through them into the projection before them.
+    grad_factory = factory if has_weights else layer_checks.projected(factory, inputs)
+    layer_checks.assert_gradients_reach_every_weight(grad_factory, inputs)
     if bfloat16:
-        layer_checks.assert_trains_in_mixed_bfloat16(wrapped, QK_INPUTS, steps=10)
+        layer_checks.assert_trains_in_mixed_bfloat16(factory, inputs, steps=10, wrap=True)

@@ -290,7 +290,7 @@ CONCAT_INPUTS = [random((2, 3, 3, 2), seed=17), np.array([2, 0], "int32")]
 def test_concat_label_layer_checks(tmp_path):
     layer_checks.assert_config_round_trip(concat_label_factory, CONCAT_INPUTS)
     layer_checks.assert_saved_round_trip(concat_label_factory, CONCAT_INPUTS, tmp_path / "m.keras")
-    layer_checks.assert_trains_in_mixed_bfloat16(concat_label_factory, CONCAT_INPUTS, weightless=True)
+    layer_checks.assert_trains_in_mixed_bfloat16(concat_label_factory, CONCAT_INPUTS, wrap=True)
 
 
 # Sampling is left out: the same seed gives different draws on different backends.
@@ -303,4 +303,4 @@ CROSS_BACKEND_CASES = {
 def test_sampling_trains_in_mixed_bfloat16():
     # log_var -30 makes the noise negligible, so the halving target is deterministic.
     inputs = [random((8, 3), seed=21), np.full((8, 3), -30.0, "float32")]
-    layer_checks.assert_trains_in_mixed_bfloat16(lambda: Sampling(seed=1), inputs, weightless=True)
+    layer_checks.assert_trains_in_mixed_bfloat16(lambda: Sampling(seed=1), inputs, wrap=True)

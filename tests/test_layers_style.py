@@ -74,7 +74,7 @@ GRAM_INPUTS = random((2, 3, 3, 4), seed=2)
 def test_gram_layer_checks(tmp_path):
     layer_checks.assert_config_round_trip(gram_factory, GRAM_INPUTS)
     layer_checks.assert_saved_round_trip(gram_factory, GRAM_INPUTS, tmp_path / "m.keras")
-    layer_checks.assert_trains_in_mixed_bfloat16(gram_factory, GRAM_INPUTS, weightless=True)
+    layer_checks.assert_trains_in_mixed_bfloat16(gram_factory, GRAM_INPUTS, wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------------

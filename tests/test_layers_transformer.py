@@ -202,20 +202,6 @@ def test_shapes_after_build_are_enforced():
 
 
 @keras.saving.register_keras_serializable(package="tests_transformer")
-class EmbeddedPositions(keras.layers.Layer):
-    """Test-only: a Dense "embedding" before PositionalEncoding, which has no weights of its own,
-    so that the gradient and mixed_bfloat16 checks have weights to reach through it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        init = keras.initializers.GlorotUniform(seed=51)
-        self.embedding = keras.layers.Dense(6, kernel_initializer=init)
-        self.positions = PositionalEncoding()
-
-    def call(self, inputs):
-        return self.positions(self.embedding(inputs))
-
-
 def positional_encoding_factory():
     return PositionalEncoding()
 
@@ -239,7 +225,12 @@ CROSS_BACKEND_CASES = {
 }
 
 LAYER_CHECKS = {
-    "positional_encoding": (positional_encoding_factory, X, EmbeddedPositions),
+    # PositionalEncoding has no weights: the checks reach through it into a Dense before it.
+    "positional_encoding": (
+        positional_encoding_factory,
+        X,
+        layer_checks.projected(positional_encoding_factory, X),
+    ),
     "encoder": (encoder_factory, X, encoder_factory),
     "decoder": (decoder_factory, [X, Z], decoder_factory),
 }
