@@ -146,20 +146,13 @@ def _two_headed(model):
 
 
 def _predict(model, images):
-    """(features, probabilities) of `images` as NumPy, in batches of BATCH_SIZE."""
-    from keras import ops
-
+    """(features, probabilities) of `images` as NumPy, through the compiled `Model.predict`."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
         images = images / 255.0
     images = images.astype("float32").reshape(-1, 28, 28, 1)
-    net = _two_headed(model)
-    feats, probs = [], []
-    for start in range(0, len(images), BATCH_SIZE):
-        f, p = net(images[start : start + BATCH_SIZE], training=False)
-        feats.append(ops.convert_to_numpy(f))
-        probs.append(ops.convert_to_numpy(p))
-    return np.concatenate(feats), np.concatenate(probs)
+    features, probabilities = _two_headed(model).predict(images, batch_size=BATCH_SIZE, verbose=0)
+    return features, probabilities
 
 
 def features(images):
