@@ -38,14 +38,13 @@ space of the project's digit classifier (recipes/quality.py); lower is better.
 """
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import datasets
-from recipes import cli, engine
+from recipes import cli, engine, gan_common
 
 keras = cli.lazy_import("keras")
 
@@ -280,50 +279,8 @@ def load_data(config):
 def batches(images, config, epoch):
     """Shuffled full batches of floats in G's output range; the order depends on (seed, epoch)."""
     value_range = ARCHS[config.arch][2]
-    order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
-    for i in range(len(images) // config.batch_size):
-        index = order[i * config.batch_size : (i + 1) * config.batch_size]
-        yield (datasets.to_float(images[index], value_range),)
-
-
-def save_grid(images, path, scale=2):
-    """Writes images in [0, 1] (N, H, W, C) as a square grid PNG."""
-    from PIL import Image
-
-    n, h, w, c = images.shape
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    grid = np.ones((rows * (h + 2) + 2, cols * (w + 2) + 2, c), dtype=np.float32)
-    for i, image in enumerate(images):
-        r, k = divmod(i, cols)
-        grid[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + k * (w + 2) : 2 + k * (w + 2) + w] = image
-    pixels = np.clip(np.rint(grid * 255), 0, 255).astype(np.uint8)
-    picture = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
-    picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
-
-
-def plot_history(history, path):
-    """Loss curves (and the quality score when there is one) per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    has_fid = all("fid" in row for row in history)
-    fig, axes = plt.subplots(1, 2 if has_fid else 1, figsize=(10 if has_fid else 5, 3.6))
-    axes = np.atleast_1d(axes)
-    for key in ("d_loss", "g_loss"):
-        axes[0].plot(epochs, [row[key] for row in history], marker=".", label=key)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="DCGAN losses")
-    axes[0].legend()
-    if has_fid:
-        axes[1].plot(epochs, [row["fid"] for row in history], marker=".", color="C2")
-        axes[1].set(xlabel="epoch", ylabel="FID (digit features)", title="sample quality")
-        axes[1].set_yscale("log")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    for (batch,) in gan_common.shuffled_batches((images,), config.batch_size, config.seed, epoch):
+        yield (datasets.to_float(batch, value_range),)
 
 
 def main(argv=None):
@@ -336,7 +293,6 @@ def main(argv=None):
     )
     images = load_data(config)
     out = Path(config.out or "runs/dcgan")
-    (out / "samples").mkdir(parents=True, exist_ok=True)
     print(
         f"DCGAN ({config.arch}) on {len(images)} images {images.shape[1:]}, backend {engine.backend()}"
     )
@@ -349,57 +305,28 @@ def main(argv=None):
     print(f"Section 9.7 transposed convolution check: {np.asarray(sub_pixel, int).tolist()} ok")
 
     gan = DCGAN(config)
-    step = engine.function(gan.step, list(gan.state.values()), jit=config.jit)
-    loop = engine.Loop(out, gan.state, resume=config.resume)
-    z_fixed = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim))
-    z_eval = np.random.default_rng(config.seed + 1).normal(size=(config.samples, config.latent_dim))
-    z_fixed, z_eval = z_fixed.astype("float32"), z_eval.astype("float32")
-    scored = config.arch == "mnist"
-    summary = {}
-    if scored:
+    z_fixed = gan_common.fixed_noise(config.seed, 64, config.latent_dim)
+    z_eval = gan_common.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
+    score = None
+    if config.arch == "mnist":
         from recipes import quality
 
-        summary_path = out / "summary.json"
-        if loop.epoch and summary_path.exists():
-            summary = json.loads(summary_path.read_text())
-        else:
-            summary["fid_untrained"] = quality.score(gan.generate(z_eval))["fid"]
-        print(f"FID of the untrained generator: {summary['fid_untrained']:.2f}")
-
-    def on_epoch_end(epoch, logs):
-        save_grid(gan.generate(z_fixed), out / "samples" / f"epoch-{epoch:03d}.png")
-        if scored:
-            result = quality.score(gan.generate(z_eval))
-            print(
-                f"  FID {result['fid']:.2f}, classifier confidence {result['confidence']:.3f}, "
-                f"class entropy {result['class_entropy']:.3f}"
-            )
-            return result
-        return None
-
-    n_batches = len(images) // config.batch_size
-    history = loop.fit(
-        step,
+        score = lambda: quality.score(gan.generate(z_eval))  # noqa: E731
+    gan_common.train_image_gan(
+        gan,
+        config,
+        out,
         lambda epoch: batches(images, config, epoch),
-        epochs=config.epochs,
-        steps_per_epoch=n_batches,
-        on_epoch_end=on_epoch_end,
+        len(images) // config.batch_size,
+        title="DCGAN losses",
+        loss_keys=("d_loss", "g_loss"),
+        sample=lambda: gan.generate(z_fixed),
+        score=score,
     )
-    save_grid(gan.generate(z_fixed), out / "samples.png", scale=3)
-    if history:
-        plot_history(history, out / "losses.png")
     exported = build_generator(config, plain=True)
     exported.set_weights(gan.generator.get_weights())
     exported.save(out / "generator.keras")
     gan.discriminator.save(out / "discriminator.keras")
-    if scored and history:
-        summary.update(fid=history[-1]["fid"], confidence=history[-1]["confidence"])
-        print(
-            f"FID: untrained {summary['fid_untrained']:.2f} -> trained {summary['fid']:.2f} "
-            f"after {loop.epoch} epochs (lower is better)"
-        )
-    summary.update(epochs=loop.epoch, backend=engine.backend(), config=dataclasses.asdict(config))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"Outputs in {out}/")
     return 0
 
