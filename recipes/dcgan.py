@@ -58,7 +58,7 @@ ARCHS = {
 
 
 @dataclasses.dataclass
-class Config(cli.RunConfig):
+class Config(gan_common.ImageGANConfig):
     epochs: int = cli.option(40, "number of training epochs")
     dataset: str = cli.option(
         None,
@@ -72,9 +72,6 @@ class Config(cli.RunConfig):
     leaky_slope: float = cli.option(0.2, "LeakyReLU negative slope in D")
     width: float = cli.option(1.0, "multiplier of every hidden layer width of the notes")
     crop: int = cli.option(None, "center-crop folder images to this size first (CelebA: 108)")
-    limit: int = cli.option(None, "train on the first N images only")
-    samples: int = cli.option(1000, "generated images per quality evaluation")
-    jit: bool = cli.option(True, "compile the training step (jax.jit / tf.function)")
 
 
 QUICK = dict(epochs=2, batch_size=32, width=0.125, limit=128, samples=200)

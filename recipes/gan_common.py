@@ -11,7 +11,21 @@ import json
 
 import numpy as np
 
-from recipes import engine
+from recipes import cli, engine
+
+
+@dataclasses.dataclass
+class ImageGANConfig(cli.RunConfig):
+    """Flags every image GAN recipe takes besides the common ones."""
+
+    limit: int = cli.option(None, "train on the first N images only")
+    samples: int = cli.option(1000, "generated images per quality evaluation")
+    score_every: int = cli.option(1, "evaluate the sample quality every N epochs (and at the end)")
+    jit: bool = cli.option(True, "compile the training step (jax.jit / tf.function)")
+
+    def __post_init__(self):
+        if self.score_every < 1:
+            raise cli.UsageError(f"--score-every must be at least 1, got {self.score_every}")
 
 
 def fixed_noise(seed, count, dim):
@@ -47,14 +61,14 @@ def save_grid(images, path, scale=2, cols=None):
 
 
 def plot_history(history, path, title, loss_keys, score_key="fid", score_label="FID (digit features)"):
-    """Loss curves per epoch, and the quality score beside them when every epoch has one."""
+    """Loss curves per epoch, and the quality score beside them when some epochs have one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
-    scored = all(score_key in row for row in history)
+    scored = [row for row in history if score_key in row]
     fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5, 3.6))
     axes = np.atleast_1d(axes)
     for key in loss_keys:
@@ -62,7 +76,8 @@ def plot_history(history, path, title, loss_keys, score_key="fid", score_label="
     axes[0].set(xlabel="epoch", ylabel="loss", title=title)
     axes[0].legend()
     if scored:
-        axes[1].plot(epochs, [row[score_key] for row in history], marker=".", color="C2")
+        x, y = [row["epoch"] for row in scored], [row[score_key] for row in scored]
+        axes[1].plot(x, y, marker=".", color="C2")
         axes[1].set(xlabel="epoch", ylabel=score_label, title="sample quality")
         axes[1].set_yscale("log")
     fig.tight_layout()
@@ -81,11 +96,11 @@ def train_image_gan(
 
     Args:
         gan: has `.state` ({name: model, optimizer or SeedGenerator}) and `.step(*batch)`.
-        config: a `cli.RunConfig` with `epochs`, `resume` and `jit`.
+        config: an `ImageGANConfig` (epochs, resume, jit, score_every).
         batches: `batches(epoch)`, deterministic per epoch (see `shuffled_batches`).
         sample: `sample() -> images in [0, 1]` from fixed inputs, for the per-epoch grids.
-        score: `score() -> {name: float}` with "fid" first, evaluated before training and after
-            every epoch (logged to metrics.csv), or None.
+        score: `score() -> {name: float}` with "fid" first, evaluated before training, every
+            `config.score_every` epochs and after the last (logged to metrics.csv), or None.
 
     Returns:
         The summary dict also written to `summary.json`: the scores before and after training,
@@ -105,7 +120,7 @@ def train_image_gan(
 
     def on_epoch_end(epoch, logs):
         save_grid(sample(), out / "samples" / f"epoch-{epoch:03d}.png", cols=grid_cols)
-        if score is None:
+        if score is None or (epoch % config.score_every and epoch != config.epochs):
             return None
         scores = score()
         print(f"  {_format(scores)}")

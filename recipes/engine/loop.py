@@ -158,7 +158,8 @@ class Loop:
         if not self.metrics_path.exists():
             return []
         with open(self.metrics_path, newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            # Metrics logged only on some epochs (a quality score) are empty in the others.
+            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
     def _write_metrics(self):
         fields = list(dict.fromkeys(key for row in self.history for key in row))

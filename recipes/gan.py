@@ -1,0 +1,236 @@
+"""Vanilla GAN and LSGAN: two small fully connected networks learn to write digits.
+
+Reproduces section 9.4 (vanilla GAN) and 9.5 (LSGAN, Mao et al. 2017) of seeds/000, and the theory of
+section 9.6 of seeds/003.
+
+- D: x (784) -> FC 256, ReLU -> FC 1 (201,217 parameters). G: z (128) -> FC 256, ReLU -> FC 784,
+  sigmoid (234,512 parameters). Adam with learning rate 1e-3 and beta1 0.5 for each network: with
+  TensorFlow's default beta1 0.9 the notes warn that D's loss can go to zero and G stop learning.
+- Losses (`--loss`): `gan` trains D on -[log D(x) + log(1 - D(G(z)))] and G on the non-saturating
+  -log D(G(z)); D's sigmoid is folded into the loss (cross-entropy from logits, the same function
+  computed stably). `lsgan` drops the sigmoid, D returns a score and the losses are least squares:
+  D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2], G: 1/2 E[(D(G(z)) - 1)^2].
+- The notes leave the batch size, the length of training and the noise open: batch 64, z uniform in
+  [-1, 1] (as in the CS231n notebook the section follows), 150 epochs of the embedded digits.
+- Theory (seeds/003 9.6): for a fixed G the best discriminator is D* = p_data / (p_data + p_G), and
+  V(G, D*) = 2 JSD(p_data || p_G) - log 4. Printed at start-up for p_data = [.5, .5], p_G = [.9, .1]
+  (-1.182796) and for p_G = p_data (-log 4 = -1.386294, where D* = 1/2 everywhere).
+
+Outputs (under --out, default runs/gan or runs/lsgan): samples/epoch-NNN.png, samples.png,
+losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras, discriminator.keras,
+summary.json; sample quality is the digit-feature FID of recipes/quality.py.
+
+    python -m recipes.gan                  # vanilla GAN on the embedded digits
+    python -m recipes.gan --loss lsgan     # least-squares GAN, same networks
+    KERAS_BACKEND=jax python -m recipes.gan --dataset mnist
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import datasets
+from recipes import cli, engine, gan_common
+
+keras = cli.lazy_import("keras")
+
+SECTION = "A 9.4, A 9.5, D 9.6"
+LOSSES = ("gan", "lsgan")
+
+
+@dataclasses.dataclass
+class Config(gan_common.ImageGANConfig):
+    epochs: int = cli.option(150, "number of training epochs")
+    score_every: int = cli.option(10, "evaluate the sample quality every N epochs (and at the end)")
+    dataset: str = cli.option("digits", "data set of 28x28 digits", choices=("digits", "mnist"))
+    loss: str = cli.option("gan", "gan (section 9.4) or lsgan (section 9.5)", choices=LOSSES)
+    latent_dim: int = cli.option(128, "size of the noise vector z")
+    hidden: int = cli.option(256, "hidden units of G and D")
+    learning_rate: float = cli.option(1e-3, "Adam learning rate of both networks")
+    beta_1: float = cli.option(0.5, "Adam beta_1 of both networks")
+
+
+QUICK = dict(epochs=2, batch_size=32, hidden=32, limit=128, samples=200)
+
+
+# ---------------------------------------------------------------------------------------------
+# Theory: the optimal discriminator and the Jensen-Shannon divergence (seeds/003 9.6)
+
+
+def optimal_discriminator(p_data, p_g):
+    """D*(x) = p_data(x) / (p_data(x) + p_G(x))."""
+    p_data, p_g = np.asarray(p_data, float), np.asarray(p_g, float)
+    return p_data / (p_data + p_g)
+
+
+def value(p_data, p_g, d):
+    """V(G, D) = E_{p_data}[log D(x)] + E_{p_G}[log(1 - D(x))] for discrete distributions."""
+    p_data, p_g, d = np.asarray(p_data, float), np.asarray(p_g, float), np.asarray(d, float)
+    return float(np.sum(p_data * np.log(d)) + np.sum(p_g * np.log1p(-d)))
+
+
+def jensen_shannon(p, q):
+    """JSD(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2, in nats."""
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    m = (p + q) / 2
+    return float(0.5 * np.sum(p * np.log(p / m)) + 0.5 * np.sum(q * np.log(q / m)))
+
+
+def theory_check(p_data=(0.5, 0.5), p_g=(0.9, 0.1)):
+    """The numbers of the identity V(G, D*) = 2 JSD - log 4, as a dict."""
+    d_star = optimal_discriminator(p_data, p_g)
+    return {
+        "d_star": d_star.tolist(),
+        "value_at_d_star": value(p_data, p_g, d_star),
+        "two_jsd_minus_log4": 2 * jensen_shannon(p_data, p_g) - np.log(4),
+        "value_when_equal": value(p_data, p_data, optimal_discriminator(p_data, p_data)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and losses
+
+
+def build_generator(config):
+    """G: z (latent_dim,) -> FC hidden, ReLU -> FC 784, sigmoid -> image (28, 28, 1) in [0, 1]."""
+    L = keras.layers
+    z = keras.Input((config.latent_dim,), name="z")
+    x = L.Dense(config.hidden, activation="relu")(z)
+    x = L.Dense(28 * 28, activation="sigmoid")(x)
+    return keras.Model(z, L.Reshape((28, 28, 1))(x), name="generator")
+
+
+def build_discriminator(config):
+    """D: image (28, 28, 1) -> FC hidden, ReLU -> FC 1: a logit (gan) or a score (lsgan)."""
+    L = keras.layers
+    image = keras.Input((28, 28, 1), name="image")
+    x = L.Dense(config.hidden, activation="relu")(L.Flatten()(image))
+    return keras.Model(image, L.Dense(1)(x), name="discriminator")
+
+
+def discriminator_loss(real, fake, loss="gan"):
+    """D's loss from its outputs on real and generated images."""
+    ops = keras.ops
+    if loss == "lsgan":
+        return 0.5 * ops.mean(ops.square(real - 1)) + 0.5 * ops.mean(ops.square(fake))
+    bce = keras.losses.binary_crossentropy
+    return ops.mean(bce(ops.ones_like(real), real, from_logits=True)) + ops.mean(
+        bce(ops.zeros_like(fake), fake, from_logits=True)
+    )
+
+
+def generator_loss(fake, loss="gan"):
+    """G's loss from D's outputs on generated images (non-saturating for the vanilla GAN)."""
+    ops = keras.ops
+    if loss == "lsgan":
+        return 0.5 * ops.mean(ops.square(fake - 1))
+    bce = keras.losses.binary_crossentropy
+    return ops.mean(bce(ops.ones_like(fake), fake, from_logits=True))
+
+
+class GAN:
+    """G, D, their Adam optimizers and the noise seed generator, with one training step."""
+
+    def __init__(self, config):
+        self.config = config
+        engine.set_seed(config.seed)
+        self.generator = build_generator(config)
+        self.discriminator = build_discriminator(config)
+        self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+        self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.noise = keras.random.SeedGenerator(config.seed)
+
+    @property
+    def state(self):
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+            "noise": self.noise,
+        }
+
+    def train_step(self, real, z_d, z_g):
+        """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""
+        G, D, loss = self.generator, self.discriminator, self.config.loss
+
+        def d_loss_fn():
+            fake = keras.ops.stop_gradient(G(z_d))
+            return discriminator_loss(D(real), D(fake), loss)
+
+        d_loss, grads = engine.value_and_grad(d_loss_fn, D.trainable_variables)
+        self.d_optimizer.apply(grads, D.trainable_variables)
+
+        g_loss, grads = engine.value_and_grad(
+            lambda: generator_loss(D(G(z_g)), loss), G.trainable_variables
+        )
+        self.g_optimizer.apply(grads, G.trainable_variables)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    def step(self, real):
+        """`train_step` with z ~ U(-1, 1) drawn from the model's own seed generator."""
+        shape = (keras.ops.shape(real)[0], self.config.latent_dim)
+        z_d = keras.random.uniform(shape, -1.0, 1.0, seed=self.noise)
+        z_g = keras.random.uniform(shape, -1.0, 1.0, seed=self.noise)
+        return self.train_step(real, z_d, z_g)
+
+    def generate(self, z, batch_size=256):
+        """Images in [0, 1] from noise `z` (NumPy)."""
+        return self.generator.predict(z, batch_size=batch_size, verbose=0)
+
+
+def uniform_noise(seed, count, dim):
+    """Fixed z ~ U(-1, 1) (float32) for sample grids and quality scores."""
+    return np.random.default_rng(seed).uniform(-1, 1, size=(count, dim)).astype("float32")
+
+
+def main(argv=None):
+    config = cli.parse(
+        Config, argv, prog="python -m recipes.gan", description=__doc__.split("\n")[0], quick=QUICK
+    )
+    images, _ = datasets.load_images(config.dataset, limit=config.limit)
+    if len(images) < config.batch_size:
+        raise cli.UsageError(f"{len(images)} images are fewer than one batch of {config.batch_size}")
+    out = Path(config.out or f"runs/{config.loss}")
+    theory = theory_check()
+    print(
+        "Theory (seeds/003 9.6): p_data = [.5, .5], p_G = [.9, .1]: "
+        f"D* = {np.round(theory['d_star'], 6).tolist()}, V(G, D*) = {theory['value_at_d_star']:.6f}, "
+        f"2 JSD - log 4 = {theory['two_jsd_minus_log4']:.6f}; "
+        f"p_G = p_data: V = {theory['value_when_equal']:.6f} = -log 4"
+    )
+    name = "LSGAN" if config.loss == "lsgan" else "GAN"
+    print(f"{name} on {len(images)} images of {config.dataset}, backend {engine.backend()}")
+
+    gan = GAN(config)
+    z_fixed = uniform_noise(config.seed, 64, config.latent_dim)
+    z_eval = uniform_noise(config.seed + 1, config.samples, config.latent_dim)
+    from recipes import quality
+
+    def batches(epoch):
+        for (batch,) in gan_common.shuffled_batches((images,), config.batch_size, config.seed, epoch):
+            yield (datasets.to_float(batch),)
+
+    gan_common.train_image_gan(
+        gan,
+        config,
+        out,
+        batches,
+        len(images) // config.batch_size,
+        title=f"{name} losses",
+        loss_keys=("d_loss", "g_loss"),
+        sample=lambda: gan.generate(z_fixed),
+        score=lambda: quality.score(gan.generate(z_eval)),
+    )
+    gan.generator.save(out / "generator.keras")
+    gan.discriminator.save(out / "discriminator.keras")
+    print(f"Outputs in {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
