@@ -25,7 +25,9 @@ def catalog():
         tree = ast.parse(source)
         section = None
         for node in tree.body:
-            if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["SECTION"]:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+                "SECTION"
+            ]:
                 section = ast.literal_eval(node.value)
         if section is not None:
             title = (ast.get_docstring(tree) or "").splitlines()[0]
