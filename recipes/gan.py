@@ -130,29 +130,17 @@ def generator_loss(fake, loss="gan"):
     return ops.mean(bce(ops.ones_like(fake), fake, from_logits=True))
 
 
-class GAN:
-    """G, D, their Adam optimizers and the noise seed generator, with one training step."""
+class GAN(gan_common.GANState):
+    """G, D, their Adam optimizers and the noise seed generator, with the training step."""
 
     def __init__(self, config):
-        self.config = config
         engine.set_seed(config.seed)
-        self.generator = build_generator(config)
-        self.discriminator = build_discriminator(config)
-        self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
-        self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.noise = keras.random.SeedGenerator(config.seed)
-
-    @property
-    def state(self):
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "g_optimizer": self.g_optimizer,
-            "d_optimizer": self.d_optimizer,
-            "noise": self.noise,
-        }
+        super().__init__(
+            config,
+            build_generator(config),
+            build_discriminator(config),
+            lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
+        )
 
     def train_step(self, real, z_d, z_g):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""

@@ -13,6 +13,8 @@ import numpy as np
 
 from recipes import cli, engine
 
+keras = cli.lazy_import("keras")
+
 
 @dataclasses.dataclass
 class ImageGANConfig(cli.RunConfig):
@@ -26,6 +28,32 @@ class ImageGANConfig(cli.RunConfig):
     def __post_init__(self):
         if self.score_every < 1:
             raise cli.UsageError(f"--score-every must be at least 1, got {self.score_every}")
+
+
+class GANState:
+    """G and D, an optimizer for each and the noise seed generator: what a GAN step updates.
+
+    `optimizer()` returns a fresh optimizer; G's and D's are built for their networks' variables,
+    as `engine.function` needs. Recipes subclass it and add `train_step` and `step`.
+    """
+
+    def __init__(self, config, generator, discriminator, optimizer):
+        self.config = config
+        self.generator, self.discriminator = generator, discriminator
+        self.g_optimizer, self.d_optimizer = optimizer(), optimizer()
+        self.g_optimizer.build(generator.trainable_variables)
+        self.d_optimizer.build(discriminator.trainable_variables)
+        self.noise = keras.random.SeedGenerator(config.seed)
+
+    @property
+    def state(self):
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+            "noise": self.noise,
+        }
 
 
 def fixed_noise(seed, count, dim):
