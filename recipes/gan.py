@@ -9,7 +9,8 @@ section 9.6 of seeds/003.
 - Losses (`--loss`): `gan` trains D on -[log D(x) + log(1 - D(G(z)))] and G on the non-saturating
   -log D(G(z)); D's sigmoid is folded into the loss (cross-entropy from logits, the same function
   computed stably). `lsgan` drops the sigmoid, D returns a score and the losses are least squares:
-  D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2], G: 1/2 E[(D(G(z)) - 1)^2].
+  D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2], G: 1/2 E[(D(G(z)) - 1)^2]. D's hidden units are
+  LeakyReLU there, as in the LSGAN paper (with ReLU it stalls on the embedded digits).
 - The notes leave the batch size, the length of training and the noise open: batch 64, z uniform in
   [-1, 1] (as in the CS231n notebook the section follows), 150 epochs of the embedded digits.
 - Theory (seeds/003 9.6): for a fixed G the best discriminator is D* = p_data / (p_data + p_G), and
@@ -48,6 +49,11 @@ class Config(gan_common.ImageGANConfig):
     loss: str = cli.option("gan", "gan (section 9.4) or lsgan (section 9.5)", choices=LOSSES)
     latent_dim: int = cli.option(128, "size of the noise vector z")
     hidden: int = cli.option(256, "hidden units of G and D")
+    d_activation: str = cli.option(
+        None,
+        "D's hidden activation (default: relu for gan, as in the notes; leaky_relu for lsgan)",
+        choices=("relu", "leaky_relu"),
+    )
     learning_rate: float = cli.option(1e-3, "Adam learning rate of both networks")
     beta_1: float = cli.option(0.5, "Adam beta_1 of both networks")
 
@@ -103,10 +109,16 @@ def build_generator(config):
 
 
 def build_discriminator(config):
-    """D: image (28, 28, 1) -> FC hidden, ReLU -> FC 1: a logit (gan) or a score (lsgan)."""
+    """D: image (28, 28, 1) -> FC hidden, ReLU -> FC 1: a logit (gan) or a score (lsgan).
+
+    LSGAN's D uses LeakyReLU (slope 0.2) unless `--d-activation` says otherwise, as in the LSGAN
+    paper: with ReLU, D learns to put G's samples where every hidden unit is off, its score is flat
+    there and G gets no gradient (measured: FID still above 500 after 100 epochs, mode collapse).
+    """
     L = keras.layers
+    activation = config.d_activation or ("leaky_relu" if config.loss == "lsgan" else "relu")
     image = keras.Input((28, 28, 1), name="image")
-    x = L.Dense(config.hidden, activation="relu")(L.Flatten()(image))
+    x = L.Dense(config.hidden, activation=activation)(L.Flatten()(image))
     return keras.Model(image, L.Dense(1)(x), name="discriminator")
 
 
