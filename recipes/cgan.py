@@ -173,12 +173,8 @@ class ConditionalGAN(gan_common.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        super().__init__(
-            config,
-            build_generator(config),
-            build_discriminator(config),
-            lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-        )
+        adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
+        super().__init__(config, build_generator(config), build_discriminator(config), *adam)
 
     def train_step(self, real, labels, z_d, z_g):
         """One D update on (real, G(z_d, y)), then one G update on G(z_g, y); y = `labels` (one-hot).

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import datasets
-from recipes import cli, engine, gan_common
+from recipes import cli, dcgan, engine, gan_common
 
 keras = cli.lazy_import("keras")
 
@@ -127,19 +127,14 @@ def discriminator_loss(real, fake, loss="gan"):
     ops = keras.ops
     if loss == "lsgan":
         return 0.5 * ops.mean(ops.square(real - 1)) + 0.5 * ops.mean(ops.square(fake))
-    bce = keras.losses.binary_crossentropy
-    return ops.mean(bce(ops.ones_like(real), real, from_logits=True)) + ops.mean(
-        bce(ops.zeros_like(fake), fake, from_logits=True)
-    )
+    return dcgan.discriminator_loss(real, fake)
 
 
 def generator_loss(fake, loss="gan"):
     """G's loss from D's outputs on generated images (non-saturating for the vanilla GAN)."""
-    ops = keras.ops
     if loss == "lsgan":
-        return 0.5 * ops.mean(ops.square(fake - 1))
-    bce = keras.losses.binary_crossentropy
-    return ops.mean(bce(ops.ones_like(fake), fake, from_logits=True))
+        return 0.5 * keras.ops.mean(keras.ops.square(fake - 1))
+    return dcgan.generator_loss(fake)
 
 
 class GAN(gan_common.GANState):
@@ -147,12 +142,8 @@ class GAN(gan_common.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        super().__init__(
-            config,
-            build_generator(config),
-            build_discriminator(config),
-            lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-        )
+        adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
+        super().__init__(config, build_generator(config), build_discriminator(config), *adam)
 
     def train_step(self, real, z_d, z_g):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, dcgan, engine, gan_common
 
 keras = cli.lazy_import("keras")
 
@@ -120,56 +120,35 @@ def build_discriminator(config):
 # Losses and the training step
 
 
-def discriminator_loss(real_logits, fake_logits):
-    """-[log D(x) + log(1 - D(G(z)))], averaged over the batch: -V(D, G) of the notes."""
-    bce = keras.losses.binary_crossentropy
-    real = bce(keras.ops.ones_like(real_logits), real_logits, from_logits=True)
-    fake = bce(keras.ops.zeros_like(fake_logits), fake_logits, from_logits=True)
-    return keras.ops.mean(real) + keras.ops.mean(fake)
-
-
-def generator_loss(fake_logits):
-    """The non-saturating generator loss -log D(G(z)) (Goodfellow et al. 2014, section 3)."""
-    bce = keras.losses.binary_crossentropy
-    return keras.ops.mean(bce(keras.ops.ones_like(fake_logits), fake_logits, from_logits=True))
+# The losses of the notes' value function, as in every GAN recipe here: D's -[log D(x) +
+# log(1 - D(G(z)))] and G's non-saturating -log D(G(z)) (Goodfellow et al. 2014, section 3).
+discriminator_loss = dcgan.discriminator_loss
+generator_loss = dcgan.generator_loss
 
 
 def normal_density(x, mean, std):
     return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
-class GAN1D:
+class GAN1D(gan_common.GANState):
     """G, D, their Adam optimizers and the noise seed generator, with one training step."""
 
     def __init__(self, config):
-        self.config = config
         engine.set_seed(config.seed)
-        self.generator = build_generator(config)
-        self.discriminator, self.d_logit = build_discriminator(config)
-        self.g_optimizer = self._adam(config.g_learning_rate)
-        self.d_optimizer = self._adam(config.d_learning_rate)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.noise = keras.random.SeedGenerator(config.seed)
+        generator = build_generator(config)
+        discriminator, self.d_logit = build_discriminator(config)
+        g_optimizer = self._adam(config, config.g_learning_rate)
+        d_optimizer = self._adam(config, config.d_learning_rate)
+        super().__init__(config, generator, discriminator, g_optimizer, d_optimizer)
 
-    def _adam(self, learning_rate):
-        config = self.config
+    @staticmethod
+    def _adam(config, learning_rate):
         if config.lr_floor != 1:
             steps = max(1, config.epochs * config.steps_per_epoch)
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 learning_rate, steps, alpha=config.lr_floor
             )
         return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
-
-    @property
-    def state(self):
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "g_optimizer": self.g_optimizer,
-            "d_optimizer": self.d_optimizer,
-            "noise": self.noise,
-        }
 
     def train_step(self, real, z_d, z_g):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns losses and D means."""

@@ -33,14 +33,14 @@ class ImageGANConfig(cli.RunConfig):
 class GANState:
     """G and D, an optimizer for each and the noise seed generator: what a GAN step updates.
 
-    `optimizer()` returns a fresh optimizer; G's and D's are built for their networks' variables,
-    as `engine.function` needs. Recipes subclass it and add `train_step` and `step`.
+    The optimizers are built here for their networks' variables, as `engine.function` needs.
+    Recipes subclass it and add `train_step` and `step`.
     """
 
-    def __init__(self, config, generator, discriminator, optimizer):
+    def __init__(self, config, generator, discriminator, g_optimizer, d_optimizer):
         self.config = config
         self.generator, self.discriminator = generator, discriminator
-        self.g_optimizer, self.d_optimizer = optimizer(), optimizer()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.g_optimizer.build(generator.trainable_variables)
         self.d_optimizer.build(discriminator.trainable_variables)
         self.noise = keras.random.SeedGenerator(config.seed)
