@@ -13,6 +13,7 @@ from layers.conv import SubPixelConv2DTranspose
 from layers.core import Maxout, Sampling
 from layers.gan import ClipConstraint, ConcatLabel
 from layers.pix2pix import PatchGAN, UNetDown, UNetUp
+from layers.recurrent import ScratchGRUCell, ScratchLSTMCell, VanillaRNNCell
 from layers.style import VGG19_LAYER_NAMES, GramMatrix, VGGFeatures
 from layers.transformer import (
     PositionalEncoding,
@@ -33,10 +34,13 @@ __all__ = [
     "PositionalEncoding",
     "Sampling",
     "ScaledDotProductAttention",
+    "ScratchGRUCell",
+    "ScratchLSTMCell",
     "SubPixelConv2DTranspose",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "UNetDown",
     "UNetUp",
+    "VanillaRNNCell",
     "VGGFeatures",
 ]
