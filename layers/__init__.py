@@ -12,6 +12,7 @@ from layers.attention import (
 from layers.conv import SubPixelConv2DTranspose
 from layers.core import Maxout, Sampling
 from layers.gan import ClipConstraint, ConcatLabel
+from layers.im2col import Im2ColConv2D, Im2ColMaxPool2D, col2im, im2col
 from layers.pix2pix import PatchGAN, UNetDown, UNetUp
 from layers.recurrent import ScratchGRUCell, ScratchLSTMCell, VanillaRNNCell
 from layers.style import VGG19_LAYER_NAMES, GramMatrix, VGGFeatures
@@ -27,6 +28,8 @@ __all__ = [
     "ClipConstraint",
     "ConcatLabel",
     "GramMatrix",
+    "Im2ColConv2D",
+    "Im2ColMaxPool2D",
     "LuongAttention",
     "Maxout",
     "MultiHeadAttention",
@@ -43,4 +46,6 @@ __all__ = [
     "UNetUp",
     "VanillaRNNCell",
     "VGGFeatures",
+    "col2im",
+    "im2col",
 ]
