@@ -1,0 +1,122 @@
+"""Texture synthesis: white noise optimised until its VGG19 Gram matrices match a texture's.
+
+Reproduces section 9.8 of seeds/000 (Gatys, Ecker, Bethge, arXiv 1505.07376; notes/000b.md 9.8).
+
+- Features: VGG19 with its max pooling replaced by average pooling (`--pooling avg`, the paper's
+  choice; `layers.VGGFeatures`). Layers: conv1_1, pool1, pool2, pool3, pool4, the set of the paper's
+  figures (the notes name none); each weighs 1/5.
+- Loss: L = w_t L_t(X, T) + w_n L_n(X) + w_tv L_tv(X). L_t is the Gram-matrix loss of eq. 12,
+  sum_l 1/5 sum (G_l(X) - G_l(T))^2 / (4 M_l^2 N_l^2); L_n the sum of squares of X (preprocessed);
+  L_tv eq. 13. The paper uses only L_t: defaults w_t = 1, w_n = 0, w_tv = 0.
+- Optimisation: the pixels of X, from uniform white noise (seeded, the same on every backend), with
+  Adam (compiled through the engine) or `--optimizer lbfgs` (scipy L-BFGS-B, the paper's).
+  The output has the texture's shape.
+- Texture: `--texture` is a path or "china" / "flower" (scikit-learn's two photographs; default
+  flower). `--weights imagenet` (default) downloads Keras' VGG19 weights once into the Keras cache;
+  offline the run stops with one line naming `--weights random` (NumPy-seeded random weights).
+
+Outputs (under --out, default runs/texture_synthesis): result.png, snapshots/snapshot_XXXX.png,
+comparison.png (texture | result), losses.png (log scale), summary.json.
+
+    python -m recipes.texture_synthesis                       # the flower photograph as texture
+    python -m recipes.texture_synthesis --texture bark.jpg --optimizer lbfgs --steps 200
+    python -m recipes.texture_synthesis --weights random --quick
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from recipes import cli, engine, style_common
+
+keras = cli.lazy_import("keras")
+
+SECTION = "A 9.8"
+TEXTURE_LAYERS = ("block1_conv1", "block1_pool", "block2_pool", "block3_pool", "block4_pool")
+TERMS = ("texture", "norm", "tv")
+
+
+@dataclasses.dataclass
+class Config(style_common.StyleConfig):
+    texture: str = cli.option("flower", "texture image: a path, or an embedded photo (china, flower)")
+    pooling: str = cli.option("avg", "VGG19 pooling: avg (the paper's) or max", choices=("avg", "max"))
+    texture_weight: float = cli.option(1.0, "w_t, weight of the Gram-matrix loss")
+    norm_weight: float = cli.option(0.0, "w_n, weight of the norm loss (sum of squared pixels)")
+    tv_weight: float = cli.option(0.0, "w_tv, weight of the total-variation loss")
+
+
+QUICK = dict(size=72, steps=6, snapshot_every=3, print_every=2)
+
+
+def build_loss(
+    features, image, grams, *, texture_weight=1.0, norm_weight=0.0, tv_weight=0.0, layers=TEXTURE_LAYERS
+):
+    """`loss_fn() -> (total, {texture, norm, tv})` (weighted terms) and the state it reads.
+
+    `grams`: {layer: Gram matrix of the texture} (NumPy), for an image of the texture's size.
+    """
+    ops = keras.ops
+    targets = {
+        name: keras.Variable(grams[name], trainable=False, name=f"gram_{name}") for name in layers
+    }
+
+    def loss_fn():
+        out = features(image)
+        texture = 0.0
+        for name in layers:
+            positions, channels = style_common.layer_size(out[name])
+            gram = style_common.gram_matrix(out[name])
+            texture += style_common.style_loss(gram, targets[name], positions, channels)
+        texture = texture / len(layers)
+        terms = {
+            "texture": texture_weight * texture,
+            "norm": norm_weight * ops.sum(ops.square(image)),
+            "tv": tv_weight * style_common.total_variation_loss(image),
+        }
+        return terms["texture"] + terms["norm"] + terms["tv"], terms
+
+    return loss_fn, [features, *targets.values()]
+
+
+def main(argv=None):
+    config = cli.parse(
+        Config,
+        argv,
+        prog="python -m recipes.texture_synthesis",
+        description=__doc__.split("\n")[0],
+        quick=QUICK,
+    )
+    config.check()
+    texture_rgb = style_common.load_image(config.texture, config.size)
+    if min(texture_rgb.shape[:2]) < 16:
+        raise cli.UsageError("the texture needs at least 16 pixels on each side at --size")
+    engine.set_seed(config.seed)
+    features = style_common.build_features(TEXTURE_LAYERS, config.pooling, config.weights, config.seed)
+    out = Path(config.out or "runs/texture_synthesis")
+    h, w = texture_rgb.shape[:2]
+    print(
+        f"Texture synthesis: {config.texture} ({h}x{w}), VGG19 {config.weights} weights, "
+        f"{config.pooling} pooling, {config.optimizer}, backend {engine.backend()}"
+    )
+    grams = style_common.target_grams(features, style_common.preprocess(texture_rgb), TEXTURE_LAYERS)
+    image = keras.Variable(style_common.noise_image((h, w), config.seed)[None], name="image")
+    loss_fn, state = build_loss(
+        features,
+        image,
+        grams,
+        texture_weight=config.texture_weight,
+        norm_weight=config.norm_weight,
+        tv_weight=config.tv_weight,
+    )
+    style_common.run(
+        loss_fn, image, state, config, out, title=f"texture synthesis ({config.optimizer})", terms=TERMS
+    )
+    result = style_common.deprocess(keras.ops.convert_to_numpy(image)).astype("float32")
+    style_common.save_image(out / "comparison.png", np.concatenate([texture_rgb, result], axis=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
