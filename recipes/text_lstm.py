@@ -36,6 +36,7 @@ model.keras, summary.json (costs, predictions, parameter count).
     KERAS_BACKEND=jax python -m recipes.text_lstm --seed 3
 """
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -66,6 +67,8 @@ class Config(cli.RunConfig):
     epochs: int = cli.option(500, "full-batch epochs")
     batch_size: int = cli.option(6, "sentences per step (6 = the notes' full batch)")
     dataset: str = cli.option("sentences", "the notes' six sentences", choices=("sentences",))
+    data_dir: str = cli.option(None, argparse.SUPPRESS)
+    resume: bool = cli.option(False, argparse.SUPPRESS)  # a 2-second run: nothing to resume
     units: int = cli.option(5, "LSTM units (the notes' n_hidden)")
     learning_rate: float = cli.option(0.01, "Adam learning rate")
     log_every: int = cli.option(100, "print the cost every this many epochs")
