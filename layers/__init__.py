@@ -9,6 +9,14 @@ from layers.attention import (
     MultiHeadAttention,
     ScaledDotProductAttention,
 )
+from layers.cnn import (
+    DenseBlock,
+    FireModule,
+    InceptionModule,
+    LocalResponseNormalization,
+    ResidualBlock,
+    TransitionBlock,
+)
 from layers.conv import SubPixelConv2DTranspose
 from layers.core import Maxout, Sampling
 from layers.gan import ClipConstraint, ConcatLabel
@@ -27,14 +35,19 @@ __all__ = [
     "BahdanauAttention",
     "ClipConstraint",
     "ConcatLabel",
+    "DenseBlock",
+    "FireModule",
     "GramMatrix",
     "Im2ColConv2D",
     "Im2ColMaxPool2D",
+    "InceptionModule",
+    "LocalResponseNormalization",
     "LuongAttention",
     "Maxout",
     "MultiHeadAttention",
     "PatchGAN",
     "PositionalEncoding",
+    "ResidualBlock",
     "Sampling",
     "ScaledDotProductAttention",
     "ScratchGRUCell",
@@ -42,6 +55,7 @@ __all__ = [
     "SubPixelConv2DTranspose",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "TransitionBlock",
     "UNetDown",
     "UNetUp",
     "VanillaRNNCell",
