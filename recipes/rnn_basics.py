@@ -175,7 +175,14 @@ def main(argv=None):
     out = Path(config.out or "runs/rnn_basics")
     out.mkdir(parents=True, exist_ok=True)
     engine.set_seed(config.seed)
-    np.set_printoptions(precision=6, suppress=True)
+    with np.printoptions(precision=6, suppress=True):  # not set globally: other code prints too
+        summary = report(config, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def report(config, out):
+    """Prints sections 1-6 and returns the summary."""
     summary = {"backend": engine.backend(), "seed": config.seed, "parameters": {}}
 
     x = hello_batch()
@@ -246,8 +253,7 @@ def main(argv=None):
     shape = tuple(two_layer(x).shape)
     print(f"6. two stacked SimpleRNN(3): (3, 5, 4) -> {shape}")
     summary["two_layer_output_shape"] = list(shape)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from recipes import rnn_basics
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory):
     out = tmp_path_factory.mktemp("rnn_basics")
+    before = np.get_printoptions()
     assert rnn_basics.main(["--out", str(out)]) == 0
+    assert np.get_printoptions() == before  # its print precision must not leak into other code
     assert (out / "masks.png").stat().st_size > 0
     return json.loads((out / "summary.json").read_text())
 
