@@ -59,7 +59,7 @@ from recipes import cli, engine
 
 keras = cli.lazy_import("keras")
 
-SECTION = "7.3, 7.6; seeds/001 II.4.2.1"
+SECTION = "A 7.3, A 7.6, B 4.2.1"
 SHORT = "wow it's amazing!"
 LONG = (
     "if you want to build a ship, don't drum up people together to "

@@ -18,8 +18,9 @@ after every pair, so the feature maps are 16x16x32, 8x8x64 and 4x4x128, flattene
 The notes give no optimizer, rate or length of training: Adam 1e-3 with a cosine decay to 0 over the
 run, batch 64, 10 epochs, cross-entropy on logits, trained with `model.fit`. The embedded default
 data are scikit-learn's digits (28x28, `datasets.digits`), zero-padded to 32x32 (centred, as
-LeNet-5 padded MNIST) and repeated over the three colour channels; a fixed fifth of them (359 images) is held out. `--dataset cifar10` downloads
-CIFAR-10 (`datasets.cifar`) and evaluates on its 10,000 test images.
+LeNet-5 padded MNIST) and repeated over the three colour channels; a fixed fifth of them (359
+images) is held out. `--dataset cifar10` downloads CIFAR-10 (`datasets.cifar`) and evaluates on
+its 10,000 test images.
 
 Outputs (under --out, default runs/cifar_cnn, or runs/cifar_cnn_bn with --batch-norm): metrics.csv,
 curves.png, checkpoints/last.keras (for --resume), model.keras and summary.json (parameter counts,
