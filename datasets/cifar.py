@@ -11,13 +11,13 @@ becomes a `DatasetUnavailable` whose one-line message names the embedded alterna
     images, labels = load_cifar10("test")   # uint8 (10000, 32, 32, 3), int64 (10000,)
 """
 
-import functools
 import os
 import pickle
 import tarfile
 
 import numpy as np
 
+from datasets import remote
 from datasets.remote import DatasetUnavailable, _short
 
 ORIGIN = "https://www.cs.toronto.edu/~kriz/"
@@ -48,30 +48,11 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
 
 
-def origin():
-    """The download base URL: $RECIPES_DATA_ORIGIN if set, else the CIFAR page in Toronto."""
-    return os.environ.get("RECIPES_DATA_ORIGIN", ORIGIN).rstrip("/") + "/"
-
-
 def fetch():
     """Downloads (or finds in the Keras cache) the CIFAR-10 archive; returns its path."""
-    from keras.utils import get_file
-
-    url = origin() + ARCHIVE
-    cache_dir = os.environ.get("KERAS_HOME")  # Keras itself reads it only at import time.
-    try:
-        if cache_dir:  # get_file falls back to /tmp/.keras when the folder does not exist yet.
-            os.makedirs(cache_dir, exist_ok=True)
-        return get_file(ARCHIVE, url, file_hash=SHA256, cache_subdir="datasets", cache_dir=cache_dir)
-    except Exception as e:  # URLError, Exception("URL fetch failure ..."), OSError, ValueError.
-        if isinstance(e, ValueError) and "hash" in str(e):
-            reason = ": the download is corrupt (sha256 hash mismatch)"
-        else:
-            reason = f" (no network?): {_short(e)}"
-        raise DatasetUnavailable(f"could not download cifar10 from {url}{reason}. {FALLBACK}") from None
+    return remote.fetch("cifar10", ARCHIVE, default_origin=ORIGIN, file_hash=SHA256, fallback=FALLBACK)
 
 
-@functools.lru_cache(maxsize=2)
 def _read(path, mtime, split):
     """The images (N, 32, 32, 3) and labels (N,) of `split`, read from the archive at `path`."""
     images, labels = [], []

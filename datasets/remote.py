@@ -38,16 +38,30 @@ def _short(error, limit=160):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def origin():
-    """The download base URL: $RECIPES_DATA_ORIGIN if set, else keras' public bucket."""
-    return os.environ.get("RECIPES_DATA_ORIGIN", ORIGIN).rstrip("/") + "/"
+def origin(default=ORIGIN):
+    """The download base URL: $RECIPES_DATA_ORIGIN if set, else `default` (keras' public bucket)."""
+    return os.environ.get("RECIPES_DATA_ORIGIN", default).rstrip("/") + "/"
 
 
-def fetch(name, fname, cache_subdir="datasets"):
-    """Downloads (or finds in the Keras cache) `fname` for data set `name`; returns its path."""
+def fetch(
+    name,
+    fname,
+    cache_subdir="datasets",
+    *,
+    default_origin=ORIGIN,
+    path=None,
+    file_hash=None,
+    fallback=FALLBACK,
+):
+    """Downloads (or finds in the Keras cache) `fname` for data set `name`; returns its path.
+
+    The URL is `origin(default_origin) + path` (`path` defaults to `fname`), checked against
+    `file_hash` (default: this module's table). Any failure is one `DatasetUnavailable` line that
+    ends with `fallback`, the embedded alternative.
+    """
     from keras.utils import get_file
 
-    url = origin() + fname
+    url = origin(default_origin) + (path or fname)
     cache_dir = os.environ.get("KERAS_HOME")  # Keras itself reads it only at import time.
     try:
         if cache_dir:  # get_file falls back to /tmp/.keras when the folder does not exist yet.
@@ -55,7 +69,7 @@ def fetch(name, fname, cache_subdir="datasets"):
         return get_file(
             fname,
             url,
-            file_hash=SHA256[fname],
+            file_hash=file_hash or SHA256[fname],
             cache_subdir=cache_subdir,
             cache_dir=cache_dir,
         )
@@ -64,7 +78,7 @@ def fetch(name, fname, cache_subdir="datasets"):
             reason = ": the download is corrupt (sha256 hash mismatch)"
         else:
             reason = f" (no network?): {_short(e)}"
-        raise DatasetUnavailable(f"could not download {name} from {url}{reason}. {FALLBACK}") from None
+        raise DatasetUnavailable(f"could not download {name} from {url}{reason}. {fallback}") from None
 
 
 def _check_split(split):

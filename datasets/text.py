@@ -25,6 +25,7 @@ import os
 import re
 from pathlib import Path
 
+from datasets import remote
 from datasets.remote import DatasetUnavailable, _short
 
 TEXTS = ("pydoc", "shakespeare", "file")
@@ -41,11 +42,6 @@ SHAKESPEARE_SIZE = 1_115_394
 FALLBACK = "Use the embedded corpus instead: --dataset pydoc"
 
 
-def origin():
-    """The download base URL: $RECIPES_DATA_ORIGIN if set, else karpathy/char-rnn's data folder."""
-    return os.environ.get("RECIPES_DATA_ORIGIN", ORIGIN).rstrip("/") + "/"
-
-
 @functools.lru_cache(maxsize=1)
 def _pydoc():
     from pydoc_data.topics import topics
@@ -55,27 +51,14 @@ def _pydoc():
 
 def _fetch_shakespeare():
     """Downloads (or finds in the Keras cache) Tiny Shakespeare; returns its path."""
-    from keras.utils import get_file
-
-    url = origin() + SHAKESPEARE_PATH
-    cache_dir = os.environ.get("KERAS_HOME")  # Keras itself reads it only at import time.
-    try:
-        if cache_dir:  # get_file falls back to /tmp/.keras when the folder does not exist yet.
-            os.makedirs(cache_dir, exist_ok=True)
-        return get_file(
-            SHAKESPEARE_FILE,
-            url,
-            file_hash=SHAKESPEARE_SHA256,
-            cache_subdir="datasets",
-            cache_dir=cache_dir,
-        )
-    except Exception as e:  # URLError, Exception("URL fetch failure ..."), OSError, ValueError.
-        if isinstance(e, ValueError) and "hash" in str(e):
-            reason = ": the download is corrupt (sha256 hash mismatch)"
-        else:
-            reason = f" (no network?): {_short(e)}"
-        message = f"could not download shakespeare from {url}{reason}. {FALLBACK}"
-        raise DatasetUnavailable(message) from None
+    return remote.fetch(
+        "shakespeare",
+        SHAKESPEARE_FILE,
+        default_origin=ORIGIN,
+        path=SHAKESPEARE_PATH,
+        file_hash=SHAKESPEARE_SHA256,
+        fallback=FALLBACK,
+    )
 
 
 def _read(path, name):

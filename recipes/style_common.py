@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets import remote
 from recipes import cli, engine
 
 keras = cli.lazy_import("keras")
@@ -156,25 +157,17 @@ def imagenet_weights_path():
     """The Keras VGG19 ImageNet weights (no top) in the Keras cache, downloaded on first use.
 
     The same file `keras.applications.VGG19(weights="imagenet")` uses (checked by md5). Offline this
-    raises `cli.UsageError` with one line naming `--weights random`. $RECIPES_DATA_ORIGIN replaces
+    raises `DatasetUnavailable` with one line naming `--weights random`. $RECIPES_DATA_ORIGIN replaces
     the download location (a mirror).
     """
-    from keras.utils import get_file
-
-    url = os.environ.get("RECIPES_DATA_ORIGIN", WEIGHTS_ORIGIN).rstrip("/") + "/" + WEIGHTS_FILE
-    cache_dir = os.environ.get("KERAS_HOME")  # Keras itself reads it only at import time.
-    try:
-        if cache_dir:
-            os.makedirs(cache_dir, exist_ok=True)
-        return get_file(
-            WEIGHTS_FILE, url, file_hash=WEIGHTS_MD5, cache_subdir="models", cache_dir=cache_dir
-        )
-    except Exception as error:  # URLError, "URL fetch failure", OSError, hash mismatch.
-        reason = " ".join(str(error).split())[:160] or type(error).__name__
-        raise cli.UsageError(
-            f"could not download the VGG19 ImageNet weights from {url} (no network?): {reason}. "
-            f"{RANDOM_HINT}"
-        ) from None
+    return remote.fetch(
+        "the VGG19 ImageNet weights",
+        WEIGHTS_FILE,
+        "models",
+        default_origin=WEIGHTS_ORIGIN,
+        file_hash=WEIGHTS_MD5,
+        fallback=RANDOM_HINT,
+    )
 
 
 def randomize_weights(features, seed):

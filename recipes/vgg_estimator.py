@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 import datasets
+from datasets import remote
 from recipes import cli, engine
 from recipes.estimator import (
     Estimator,
@@ -387,22 +388,15 @@ def run_vgg(config, model_dir):
 
 
 def _fetch(fname, url, file_hash, what):
-    """`keras.utils.get_file` into the Keras cache (models/); DatasetUnavailable when offline."""
-    from keras.utils import get_file
-
-    mirror = os.environ.get("RECIPES_DATA_ORIGIN")
-    url = mirror.rstrip("/") + "/" + fname if mirror else url
-    cache_dir = os.environ.get("KERAS_HOME")
-    try:
-        if cache_dir:
-            os.makedirs(cache_dir, exist_ok=True)
-        return get_file(fname, url, file_hash=file_hash, cache_subdir="models", cache_dir=cache_dir)
-    except Exception as error:
-        reason = " ".join(str(error).split())[:160] or type(error).__name__
-        raise datasets.DatasetUnavailable(
-            f"could not download {what} from {url} (no network?): {reason}. Train on the embedded "
-            "digits instead: --weights none"
-        ) from None
+    """`url` (or $RECIPES_DATA_ORIGIN/fname) into the Keras cache (models/); one line when offline."""
+    return remote.fetch(
+        what,
+        fname,
+        "models",
+        default_origin=url[: -len(fname)],
+        file_hash=file_hash,
+        fallback="Train on the embedded digits instead: --weights none",
+    )
 
 
 def load_image(path, size=224):
