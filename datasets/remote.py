@@ -56,7 +56,8 @@ def fetch(
     """Downloads (or finds in the Keras cache) `fname` for data set `name`; returns its path.
 
     The URL is `origin(default_origin) + path` (`path` defaults to `fname`), checked against
-    `file_hash` (default: this module's table). Any failure is one `DatasetUnavailable` line that
+    `file_hash` (default: this module's table; a file in neither is not checked, so its loader
+    checks it itself). Any failure is one `DatasetUnavailable` line that
     ends with `fallback`, the embedded alternative.
     """
     from keras.utils import get_file
@@ -69,7 +70,7 @@ def fetch(
         return get_file(
             fname,
             url,
-            file_hash=file_hash or SHA256[fname],
+            file_hash=file_hash or SHA256.get(fname),
             cache_subdir=cache_subdir,
             cache_dir=cache_dir,
         )

@@ -236,9 +236,11 @@ class TransformerDecoderBlock(_Block):
         encoder_outputs_mask: optional boolean `(batch, S)` padding mask of the source.
             Both are filled by Keras from the inputs' own masks.
         use_causal_mask: True (default): position t attends only to targets <= t.
+        return_attention_scores: if True, also return the encoder-decoder attention weights
+            `(batch, num_heads, T, S)` (what an alignment heatmap shows).
         training: whether dropout is active.
 
-    Returns `(batch, T, d_model)`.
+    Returns `(batch, T, d_model)`, or `(outputs, weights)`.
 
     Example:
 
@@ -280,6 +282,7 @@ class TransformerDecoderBlock(_Block):
         inputs_mask=None,
         encoder_outputs_mask=None,
         use_causal_mask=True,
+        return_attention_scores=False,
         training=None,
     ):
         d_model = self.output_norm.gamma.shape[0]
@@ -289,11 +292,16 @@ class TransformerDecoderBlock(_Block):
             inputs, inputs, value_mask=inputs_mask, use_causal_mask=use_causal_mask, training=training
         )
         hidden = self.self_attention_norm(inputs + self._dropout(attended, training))
-        attended = self.cross_attention(
-            hidden, encoder_outputs, value_mask=encoder_outputs_mask, training=training
+        attended, weights = self.cross_attention(
+            hidden,
+            encoder_outputs,
+            value_mask=encoder_outputs_mask,
+            return_attention_scores=True,
+            training=training,
         )
         hidden = self.cross_attention_norm(hidden + self._dropout(attended, training))
-        return self._feed_forward(hidden, self.output_norm, training)
+        outputs = self._feed_forward(hidden, self.output_norm, training)
+        return (outputs, weights) if return_attention_scores else outputs
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape):
         _check_sequence(self, "encoder_outputs", encoder_outputs_shape)

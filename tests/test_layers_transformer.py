@@ -153,6 +153,16 @@ def test_decoder_is_causal_and_ignores_padded_encoder_outputs():
     assert not np.allclose(np_(block(X, Z, use_causal_mask=False)), np_(block(X, Z)))
 
 
+def test_decoder_returns_the_encoder_decoder_attention_weights():
+    block = TransformerDecoderBlock(num_heads=2, ff_dim=8)
+    outputs, weights = block(X, Z, encoder_outputs_mask=Z_MASK, return_attention_scores=True)
+    np.testing.assert_allclose(np_(outputs), np_(block(X, Z, encoder_outputs_mask=Z_MASK)), atol=1e-6)
+    weights = np_(weights)
+    assert weights.shape == (X.shape[0], 2, X.shape[1], Z.shape[1])
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
+    assert np.all(weights[np.broadcast_to(~Z_MASK[:, None, None, :], weights.shape)] == 0)  # padding
+
+
 def test_dropout_uses_seed_generators():
     block = TransformerEncoderBlock(num_heads=2, ff_dim=8, dropout=0.3, seed=1)
     inference = np_(block(X))
