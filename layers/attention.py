@@ -67,8 +67,10 @@ def _check_equal(layer, what, a, b, detail):
 class _QueryKeysAttention(keras.layers.Layer):
     """Shared plumbing of the RNN-style attentions: call(query, keys, values=None, mask=None).
 
-    Subclasses implement `_build_scores(query_dim, key_dim)` and `_scores(query, keys)`, which maps
-    query (B, Tq, Dq) and keys (B, Tk, Dk) to scores (B, Tq, Tk).
+    Subclasses implement `_build_scores(query_dim, key_dim)`, `project_keys(keys)` (the part of the
+    score that depends on the keys only) and `_scores(query, projected_keys)`, which maps query
+    (B, Tq, Dq) and projected keys (B, Tk, ...) to scores (B, Tq, Tk). A decoder that attends to the
+    same keys at every step can project them once and pass `projected_keys=` to each call.
     """
 
     def __init__(self, **kwargs):
@@ -113,13 +115,19 @@ class _QueryKeysAttention(keras.layers.Layer):
             )
         self._build_scores(query_shape[-1], keys_shape[-1])
 
-    def call(self, query, keys, values=None, mask=None, keys_mask=None):
+    def project_keys(self, keys):
+        """The keys' share of the scores, (B, Tk, ...): computed once, reusable for every query."""
+        return keys
+
+    def call(self, query, keys, values=None, mask=None, keys_mask=None, projected_keys=None):
         self._validate(query.shape, keys.shape, None if values is None else values.shape)
         values = keys if values is None else values
         single_query = len(query.shape) == 2
         if single_query:
             query = ops.expand_dims(query, 1)
-        scores = self._scores(query, keys)  # (B, Tq, Tk)
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = self._scores(query, projected_keys)  # (B, Tq, Tk)
         mask = keys_mask if mask is None else mask
         if mask is not None:
             if len(mask.shape) != 2:
@@ -168,6 +176,8 @@ class BahdanauAttention(_QueryKeysAttention):
         mask: optional boolean `(batch, Tk)`, True for real (unpadded) keys.
         keys_mask: filled by Keras from the keys' own mask (e.g. `Embedding(mask_zero=True)`);
             `mask` wins when both are given.
+        projected_keys: optional `project_keys(keys)` = h_j U_a + b_a `(batch, Tk, units)`,
+            computed once by a decoder that attends to the same keys at every step.
 
     Returns:
         `(context, attention_weights)`: `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`.
@@ -195,9 +205,11 @@ class BahdanauAttention(_QueryKeysAttention):
         self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
         self.score_vector = self.add_weight((self.units,), init, name="score_vector")
 
-    def _scores(self, query, keys):
+    def project_keys(self, keys):
+        return ops.matmul(keys, self.key_kernel) + self.bias  # h_j U_a + b_a: (B, Tk, units)
+
+    def _scores(self, query, projected_keys):
         projected_query = ops.matmul(query, self.query_kernel)  # (B, Tq, units)
-        projected_keys = ops.matmul(keys, self.key_kernel) + self.bias  # (B, Tk, units)
         hidden = ops.tanh(ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_keys, 1))
         return ops.einsum("bqku,u->bqk", hidden, self.score_vector)
 
@@ -234,8 +246,9 @@ class LuongAttention(_QueryKeysAttention):
         units: size of the hidden layer of `"concat"` (required there, unused otherwise).
         kernel_initializer: for W_a and v_a.
 
-    Call arguments and returns: as `BahdanauAttention`: `(context, attention_weights)` of shapes
-    `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`.
+    Call arguments and returns: as `BahdanauAttention` (`projected_keys` = `project_keys(keys)`:
+    the keys, W_a h_j, or the keys' half of the concat layer): `(context, attention_weights)` of
+    shapes `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`.
 
     Example:
 
@@ -283,15 +296,19 @@ class LuongAttention(_QueryKeysAttention):
             self.score_vector = self.add_weight((self.units,), init, name="score_vector")
         self._query_dim = query_dim
 
-    def _scores(self, query, keys):
-        if self.score == "dot":
-            return ops.matmul(query, ops.swapaxes(keys, 1, 2))
+    def project_keys(self, keys):
         if self.score == "general":
-            return ops.matmul(query, ops.swapaxes(ops.matmul(keys, self.kernel), 1, 2))
-        # W_a [s; h] = s W_s + h W_h, with W_a split row-wise; broadcast over (Tq, Tk).
+            return ops.matmul(keys, self.kernel)  # W_a h_j: (B, Tk, query_dim)
+        if self.score == "concat":
+            # W_a [s; h] = s W_s + h W_h, with W_a split row-wise: here h W_h, (B, Tk, units).
+            return ops.matmul(keys, self.concat_kernel[self._query_dim :])
+        return keys
+
+    def _scores(self, query, projected_keys):
+        if self.score in ("dot", "general"):
+            return ops.matmul(query, ops.swapaxes(projected_keys, 1, 2))
         query_part = ops.matmul(query, self.concat_kernel[: self._query_dim])
-        keys_part = ops.matmul(keys, self.concat_kernel[self._query_dim :])
-        hidden = ops.tanh(ops.expand_dims(query_part, 2) + ops.expand_dims(keys_part, 1))
+        hidden = ops.tanh(ops.expand_dims(query_part, 2) + ops.expand_dims(projected_keys, 1))
         return ops.einsum("bqku,u->bqk", hidden, self.score_vector)
 
     def get_config(self):

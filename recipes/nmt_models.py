@@ -84,7 +84,7 @@ class AttentionNMT(keras.Model):
         self.built = True
 
     def encode(self, source, training=False):
-        """source ids (B, S) -> memory [annotations (B, S, 2N_h), mask (B, S)], initial states."""
+        """source ids (B, S) -> memory [annotations (B, S, 2N_h), mask, projected keys], states."""
         ops = keras.ops
         mask = ops.not_equal(source, 0)
         x = self.source_embedding(source)
@@ -93,20 +93,21 @@ class AttentionNMT(keras.Model):
         annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)
         state = self.initial_state(backward_last)  # <-h_1: the backward GRU ends at position 1
         states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]
-        return [annotations, mask], states
+        # The keys' share of the scores (h_j U_a + b_a for Bahdanau), once for every decoder step.
+        return [annotations, mask, self.attention.project_keys(annotations)], states
 
     def _step(self, embedded, states, memory, training=False):
         ops = keras.ops
-        annotations, mask = memory
+        annotations, mask, keys = memory
         if self.attention_name == "bahdanau":
             (previous,) = states
-            context, weights = self.attention(previous, annotations, mask=mask)
+            context, weights = self.attention(previous, annotations, mask=mask, projected_keys=keys)
             state, _ = self.cell(ops.concatenate([embedded, context], -1), [previous], training=training)
             readout = self.readout(ops.concatenate([previous, embedded, context], -1))
             return self.logits(readout), [state], weights
         previous, attentional = states
         state, _ = self.cell(ops.concatenate([embedded, attentional], -1), [previous], training=training)
-        context, weights = self.attention(state, annotations, mask=mask)
+        context, weights = self.attention(state, annotations, mask=mask, projected_keys=keys)
         attentional = self.readout(ops.concatenate([context, state], -1))
         return self.logits(attentional), [state, attentional], weights
 

@@ -135,6 +135,20 @@ def test_luong_matches_numpy(score, mask):
     np.testing.assert_allclose(np_(context), want_context, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("score", ["bahdanau", "dot", "general", "concat"])
+def test_projected_keys_computed_once_give_the_same_attention(score):
+    layer = bahdanau_factory() if score == "bahdanau" else luong_factory(score)()
+    query, keys = (QUERY, KEYS) if score != "dot" else (rand(2, 3, 6, seed=6), KEYS)
+    context, alpha = layer(query, keys, VALUES, mask=KEY_MASK)
+    projected = layer.project_keys(ops.convert_to_tensor(keys))
+    for t in range(query.shape[1]):  # one query at a time, as a decoder asks
+        step_context, step_alpha = layer(
+            query[:, t], keys, VALUES, mask=KEY_MASK, projected_keys=projected
+        )
+        np.testing.assert_allclose(np_(step_alpha), np_(alpha)[:, t], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np_(step_context), np_(context)[:, t], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("mask", [None, KEY_MASK])
 def test_luong_dot_equals_keras_attention(mask):
     query, keys = rand(2, 3, 6, seed=6), KEYS
