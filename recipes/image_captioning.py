@@ -6,16 +6,29 @@ green, blue, yellow; small or large) on a dark, noisy background, each with thre
 from its attributes ("a small red circle above a large blue square", "there is a ...", and the
 relation turned round: "a large blue square below a small red circle").
 
-The model follows the assignment. A small CNN turns the image into a feature F (the assignment's
-512-d PCA of VGG16 fc7); the LSTM's initial hidden state is h0 = F W_p + b_p (the notes: the same as
-the slide form h1 = tanh(W_xh x + W_hh h0 + W_ih F) with h0 = 0) and its initial cell state is zero.
-Captions are word ids <START> w1 .. wn <END>, padded with <NULL> (id 0) to a fixed length; the
-decoder reads the caption without its last token (teacher forcing), embeds it (W[C, :]), and a
-time-distributed affine layer gives a score for every word at every step. The loss is the masked
-temporal softmax cross-entropy: padding positions are left out (here averaged over the real tokens;
-the assignment sums and divides by the batch size, `temporal_softmax_loss`). Sizes are CS231n's
-`CaptioningRNN` defaults: word vectors 128, hidden 128. Tokenisation is NumPy/Python, outside the
-model.
+The model follows the assignment. A small CNN (three convolution - batch norm - ReLU - max-pool
+blocks, flattened so that positions survive for "above" and "left of") turns the image into a
+feature F (the assignment's 512-d PCA of VGG16 fc7); the LSTM's initial hidden state is
+h0 = F W_p + b_p (the notes: the same as the slide form h1 = tanh(W_xh x + W_hh h0 + W_ih F) with
+h0 = 0) and its initial cell state is zero. Captions are word ids <START> w1 .. wn <END>, padded
+with <NULL> (id 0) to a fixed length; the decoder reads the caption without its last token (teacher
+forcing), embeds it (W[C, :]), and a time-distributed affine layer gives a score for every word at
+every step. The loss is the masked temporal softmax cross-entropy: padding positions are left out
+(here averaged over the real tokens; the assignment sums and divides by the batch size,
+`temporal_softmax_loss`). Sizes are CS231n's `CaptioningRNN` defaults: word vectors 128, hidden 128.
+Tokenisation is NumPy/Python, outside the model.
+
+Two changes to the assignment make training use the image reliably. With the image entering only
+through h0, the LSTM first learns the captions' language, which lowers the loss with the image
+ignored, and can stay there: on torch, seed 0, 8 epochs gave every held-out image the same caption
+(held-out BLEU-4 0.20 against the baseline's 0.12, cross-entropy 0.77 nats/word). So (1) F is also
+concatenated to the word vector at every step, x_t = [W[w_t], F] (as in Donahue et al.'s LRCN): the
+colour or shape a step must name no longer has to survive the cell's updates since <START>;
+(2) F is layer-normalised, so that it neither swamps the small initial word vectors nor saturates
+the gates, and the learning rate rises linearly over the first steps (warmup) before a cosine decay
+to a tenth. The default run then reaches BLEU-4 0.86-0.90 on the three backends (75-81% of the
+captions exactly a reference, about 0.22 nats/word), and the single epoch of --quick 0.49-0.53
+against the baseline's 0.12 (seeds 0-2, every backend).
 
 Captions are decoded greedily: <START>, then the most probable word fed back in, for a fixed number
 of steps, cut at the first <END>. The decoder reuses the trained layers (the LSTM layer's cell, one
@@ -74,23 +87,26 @@ class Config(cli.RunConfig):
     image_size: int = cli.option(32, "image side in pixels")
     noise: float = cli.option(0.05, "standard deviation of the background noise (0: plain)")
     two_shapes: float = cli.option(0.5, "fraction of images with two shapes and a relation")
+    cnn_width: int = cli.option(16, "filters of the first convolution (then twice as many, twice)")
     feature_dim: int = cli.option(128, "CNN image feature F")
     wordvec_dim: int = cli.option(128, "word vector size D (CaptioningRNN's default)")
     hidden_dim: int = cli.option(128, "LSTM hidden size H (CaptioningRNN's default)")
     learning_rate: float = cli.option(2e-3, "Adam learning rate")
+    warmup_steps: int = cli.option(50, "steps of linear learning-rate warmup from 0")
     max_length: int = cli.option(16, "longest generated caption in words")
     samples: int = cli.option(16, "held-out images shown in samples.png")
 
 
 QUICK = {
-    "epochs": 2,
+    "epochs": 1,
     "batch_size": 32,
-    "train_images": 300,
-    "heldout_images": 32,
-    "feature_dim": 64,
-    "wordvec_dim": 32,
-    "hidden_dim": 64,
+    "train_images": 2000,
+    "heldout_images": 200,
+    "feature_dim": 128,
+    "wordvec_dim": 64,
+    "hidden_dim": 128,
     "learning_rate": 1e-2,
+    "warmup_steps": 30,
     "samples": 8,
 }
 
@@ -328,47 +344,69 @@ def build_model(config, vocab_size):
     """(image, caption ids) -> word scores at every step; layers named for the greedy decoder."""
     _register_loss()
     layers = keras.layers
+    ops = keras.ops
     size = config.image_size
     image = keras.Input((size, size, 3), name="image")
     caption = keras.Input((None,), dtype="int32", name="caption")
     x = image
-    for filters in (32, 64, 64):
+    width = config.cnn_width
+    for filters in (width, 2 * width, 2 * width):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         # batch norm makes the decoder start using the image sooner; momentum 0.9 so that the
         # statistics used for decoding settle within the few hundred steps of a short run
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.MaxPooling2D()(layers.ReLU()(x))
-    x = layers.Flatten()(x)  # keeps where things are: above / left of
-    # linear, as the assignment's PCA features (a ReLU here can die and cut the image off the LSTM)
-    features = layers.Dense(config.feature_dim, name="features")(x)
+    x = layers.Flatten()(x)  # keeps where things are: above / left of (global pooling would not)
+    # linear, as the assignment's PCA features (a ReLU here can die and cut the image off the LSTM),
+    # then layer-normalised: F enters every step next to word vectors, and an unscaled F swamps them
+    x = layers.Dense(config.feature_dim, name="image_affine")(x)
+    features = layers.LayerNormalization(name="features")(x)
     h0 = layers.Dense(config.hidden_dim, name="init_h")(features)  # h0 = F W_p + b_p
     words = layers.Embedding(vocab_size, config.wordvec_dim, name="embedding")(caption)
+    # x_t = [W[w_t], F]: the image at every step, not only through h0 (see the docstring)
+    image_at_every_step = ops.ones_like(words[:, :, :1]) * ops.expand_dims(features, 1)
+    inputs = ops.concatenate([words, image_at_every_step], axis=-1)
     hidden = layers.LSTM(config.hidden_dim, return_sequences=True, name="lstm")(
-        words, initial_state=[h0, keras.ops.zeros_like(h0)]
+        inputs, initial_state=[h0, ops.zeros_like(h0)]
     )
     scores = layers.Dense(vocab_size, name="scores")(hidden)  # the temporal affine layer
     return keras.Model([image, caption], scores, name="captioner")
 
 
+def learning_rate(config, steps):
+    """Linear warmup from 0 over `warmup_steps`, then a cosine decay to a tenth by the last step."""
+    warmup = min(config.warmup_steps, steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate,
+        max(steps - warmup, 1),
+        alpha=0.1,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def make_decoder(model, max_length, jit=True):
     """greedy(images) -> (N, max_length) word ids, compiled with `engine.function` unless jit=False.
 
-    Runs the trained layers one step at a time: h0 from the image, c0 = 0, <START> (id 1) first,
-    then the highest-scoring word of each step is fed back in (ids after an <END> are meaningless).
+    Runs the trained layers one step at a time: F and h0 from the image, c0 = 0, <START> (id 1)
+    first, then the highest-scoring word of each step is fed back in next to F (ids after an <END>
+    are meaningless).
     """
     ops = keras.ops
-    encoder = keras.Model(model.get_layer("image").output, model.get_layer("init_h").output)
+    outputs = [model.get_layer("features").output, model.get_layer("init_h").output]
+    encoder = keras.Model(model.get_layer("image").output, outputs)
     embedding = model.get_layer("embedding")
     cell = model.get_layer("lstm").cell
     head = model.get_layer("scores")
 
     def greedy(images):
-        h = encoder(images, training=False)
+        features, h = encoder(images, training=False)
         c = ops.zeros_like(h)
         token = ops.ones((ops.shape(images)[0],), "int32")  # <START>
         tokens = []
         for _ in range(max_length + 1):  # max_length words, then room for <END>
-            out, (h, c) = cell(embedding(token), [h, c], training=False)
+            step_input = ops.concatenate([embedding(token), features], axis=-1)
+            out, (h, c) = cell(step_input, [h, c], training=False)
             token = ops.cast(ops.argmax(head(out), axis=-1), "int32")
             tokens.append(token)
         return ops.stack(tokens, axis=1)
@@ -438,13 +476,16 @@ def main(argv=None):
         description=__doc__.splitlines()[0],
         quick=QUICK,
     )
-    sizes = (config.feature_dim, config.wordvec_dim, config.hidden_dim, config.train_images)
+    sizes = (config.cnn_width, config.feature_dim, config.wordvec_dim, config.hidden_dim)
+    sizes += (config.train_images,)
     if min(sizes) < 1 or config.heldout_images < 1 or config.epochs < 1:
         raise cli.UsageError("--epochs, the sizes and the image counts must be at least 1")
     if config.image_size < 16:
         raise cli.UsageError("--image-size must be at least 16 pixels")
     if not 0 <= config.two_shapes <= 1 or config.noise < 0:
         raise cli.UsageError("--two-shapes must lie in [0, 1] and --noise be at least 0")
+    if config.warmup_steps < 0 or config.learning_rate <= 0:
+        raise cli.UsageError("--learning-rate must be positive and --warmup-steps at least 0")
     if config.max_length < 1 or config.samples < 0:
         raise cli.UsageError("--max-length must be at least 1 and --samples at least 0")
     out = Path(config.out or "runs/image_captioning")
@@ -466,7 +507,9 @@ def main(argv=None):
     )
 
     model = build_model(config, len(vocab))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=masked_caption_loss)
+    steps = config.epochs * math.ceil(len(x_cap) / config.batch_size)
+    optimizer = keras.optimizers.Adam(learning_rate(config, steps))
+    model.compile(optimizer=optimizer, loss=masked_caption_loss)
     started = time.perf_counter()
     history = model.fit(
         [x_img, x_cap],

@@ -1,6 +1,6 @@
 """image_captioning (seeds/000 7.7): BLEU by hand, the masked loss, the notes' embedding gradient,
-captions that describe their images, a quick run that learns the captions' language, and a
-`.keras` round trip that decodes identically."""
+captions that describe their images, a quick run whose held-out BLEU-4 is far above the most
+frequent caption's, and a `.keras` round trip that decodes identically."""
 
 import json
 import math
@@ -12,8 +12,9 @@ import pytest
 from recipes import cli, engine
 from recipes import image_captioning as ic
 
-# The two epochs of --quick learn the captions' language (held-out cross-entropy well under ln V) but
-# not yet reliably the image; BLEU against the most frequent caption is measured by the default run.
+# One epoch of --quick (2000 images, 188 steps) already captions held-out images far better than the
+# most frequent training caption: measured BLEU-4 0.49-0.53 against 0.12-0.127 on all three backends,
+# seeds 0-2 (the image enters every LSTM step, see the recipe's docstring).
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +149,18 @@ def test_captions_describe_their_images():
     assert ic.most_frequent_caption([[["b"], ["a"]]]) == ["a"]  # a tie: the first in sorted order
 
 
-def test_quick_run_learns_the_captions_language(quick_run):
+def test_quick_run_captions_held_out_images_far_above_the_baseline(quick_run):
     out, summary = quick_run
-    history = summary["history"]
-    assert history["loss"][-1] < history["loss"][0]
-    assert history["val_loss"][-1] < 0.35 * math.log(summary["vocab_size"]), history
-    assert 0.0 <= summary["baseline_bleu4"] < 0.2 and 0.0 <= summary["bleu4"] <= 1.0
+    bleu, baseline = summary["bleu4"], summary["baseline_bleu4"]
+    # seed 0: 0.521-0.526 against 0.123 on the three backends; an image-blind decoder (the same
+    # caption for every image) scored 0.20 against 0.115 in the former default run on torch
+    assert 0.1 < baseline < 0.15, summary["baseline_caption"]
+    assert bleu > max(3 * baseline, baseline + 0.25), (bleu, baseline)
+    assert summary["exact_match"] > 0.08  # 12.5-20% of held-out captions are exactly a reference
+    # held-out cross-entropy well below what the captions' language alone gives (about 0.77
+    # nats/word when the image is ignored; 0.46-0.49 measured here, seeds 0-2)
+    assert summary["history"]["val_loss"][-1] < 0.6, summary["history"]
+    assert len({s["generated"] for s in summary["samples"]}) > 4  # captions follow their images
     for name in ("samples.png", "loss.png", "metrics.csv", "model.keras"):
         assert (out / name).stat().st_size > 0
 
@@ -177,6 +184,8 @@ def test_saved_model_reloads_and_decodes_identically(quick_run):
 def test_bad_arguments_are_usage_errors(tmp_path, capsys):
     with pytest.raises(cli.UsageError, match="at least"):
         ic.main(["--hidden-dim", "0", "--out", str(tmp_path)])
+    with pytest.raises(cli.UsageError, match="warmup"):
+        ic.main(["--warmup-steps", "-1", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="two-shapes"):
         ic.main(["--two-shapes", "1.5", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_info:
