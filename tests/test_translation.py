@@ -4,6 +4,7 @@ width 1, attention weights, the spa-eng download path (a file:// origin)."""
 import datetime
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -197,6 +198,29 @@ def test_spa_eng_download_from_a_file_origin_with_its_hash(tmp_path, monkeypatch
     message = str(info.value)
     assert "\n" not in message and "corrupt (sha256 hash mismatch)" in message
     assert message.endswith("Use the embedded date task instead: --dataset dates")
+
+
+def test_a_quick_transformer_run_on_downloaded_word_pairs(tmp_path, monkeypatch):
+    from recipes import transformer
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    names = ["Tom", "Mary", "the cat", "my friend"]
+    verbs = [("runs.", "corre."), ("sleeps.", "duerme."), ("eats.", "come."), ("sings.", "canta.")]
+    spanish = {"Tom": "Tom", "Mary": "Mary", "the cat": "el gato", "my friend": "mi amigo"}
+    lines = [f"{n} {e}\t{spanish[n]} {s}" for n in names for e, s in verbs]
+    monkeypatch.setattr(data, "SPA_ENG_SHA256", _spa_eng_zip(mirror / data.SPA_ENG_FILE, lines))
+    monkeypatch.setenv("RECIPES_DATA_ORIGIN", mirror.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    out = tmp_path / "run"
+    assert (
+        transformer.main(["--quick", "--dataset", "spa-eng", "--heldout-size", "4", "--out", str(out)])
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["lengths"] == {"source": 5, "target": 5}  # "mi amigo duerme ." + <eos>
+    assert summary["vocabulary"]["target"] == 4 + 6 + 4 + 1  # specials, words of names, verbs, "."
+    assert len(summary["examples"]) == 4 and (out / "attention.png").stat().st_size > 0
 
 
 def test_spa_eng_offline_is_one_line(no_network):
