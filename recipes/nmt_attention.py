@@ -94,11 +94,7 @@ QUICK = {
 }
 
 
-def load_model(path):
-    """A saved `model.keras` (registers the model class first)."""
-    import recipes.nmt_models  # noqa: F401
-
-    return keras.saving.load_model(path)
+load_model = translation.load_model  # a saved model.keras, decodable on any backend
 
 
 def build_model(config, task):

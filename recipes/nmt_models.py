@@ -8,12 +8,43 @@ states)` and `decode_step(token, states, memory) -> (logits, states, weights)`.
 
 import keras
 
-from layers import BahdanauAttention, LuongAttention, Maxout
+from layers import (
+    BahdanauAttention,
+    LuongAttention,
+    Maxout,
+    PositionalEncoding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
 from recipes.nmt_attention import ATTENTIONS
 
 
+class _TranslationModel(keras.Model):
+    """What both models keep in their config: the vocabularies, the tokenizer and the fixed lengths,
+    so that a reloaded model translates text on its own (`recipes.translation.vocabularies`)."""
+
+    def __init__(
+        self, source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.source_vocabulary, self.target_vocabulary = list(source_vocabulary), list(target_vocabulary)
+        self.tokenizer = tokenizer
+        self.source_length, self.target_length = source_length, target_length
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            source_vocabulary=self.source_vocabulary,
+            target_vocabulary=self.target_vocabulary,
+            tokenizer=self.tokenizer,
+            source_length=self.source_length,
+            target_length=self.target_length,
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="recipes")
-class AttentionNMT(keras.Model):
+class AttentionNMT(_TranslationModel):
     """Bidirectional GRU encoder + attention GRU decoder; call([source, decoder_input]) -> logits.
 
     `source_vocabulary`/`target_vocabulary` (token lists) and the tokenizer travel in the config, so
@@ -34,12 +65,11 @@ class AttentionNMT(keras.Model):
         maxout_units=64,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+        )
         if attention not in ATTENTIONS:
             raise ValueError(f"AttentionNMT: attention must be one of {ATTENTIONS}; got {attention!r}")
-        self.source_vocabulary, self.target_vocabulary = list(source_vocabulary), list(target_vocabulary)
-        self.tokenizer = tokenizer
-        self.source_length, self.target_length = source_length, target_length
         self.attention_name, self.embedding_size, self.units = attention, embedding, units
         self.attention_units, self.maxout_units = attention_units, maxout_units
         L = keras.layers
@@ -128,11 +158,6 @@ class AttentionNMT(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            source_vocabulary=self.source_vocabulary,
-            target_vocabulary=self.target_vocabulary,
-            tokenizer=self.tokenizer,
-            source_length=self.source_length,
-            target_length=self.target_length,
             attention=self.attention_name,
             embedding=self.embedding_size,
             units=self.units,
@@ -143,7 +168,7 @@ class AttentionNMT(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="recipes")
-class TransformerNMT(keras.Model):
+class TransformerNMT(_TranslationModel):
     """Transformer encoder-decoder (Vaswani et al. 2017) from `layers`; call([source, decoder_input]).
 
     Token embeddings times sqrt(d_model) plus sinusoidal positions, `layers` post-norm encoder and
@@ -169,12 +194,9 @@ class TransformerNMT(keras.Model):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        from layers import PositionalEncoding, TransformerDecoderBlock, TransformerEncoderBlock
-
-        self.source_vocabulary, self.target_vocabulary = list(source_vocabulary), list(target_vocabulary)
-        self.tokenizer = tokenizer
-        self.source_length, self.target_length = source_length, target_length
+        super().__init__(
+            source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+        )
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
         self.num_layers, self.dropout, self.seed = layers, dropout, seed
         L = keras.layers
@@ -263,11 +285,6 @@ class TransformerNMT(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            source_vocabulary=self.source_vocabulary,
-            target_vocabulary=self.target_vocabulary,
-            tokenizer=self.tokenizer,
-            source_length=self.source_length,
-            target_length=self.target_length,
             d_model=self.d_model,
             num_heads=self.num_heads,
             ff_dim=self.ff_dim,

@@ -96,6 +96,13 @@ class Vocabulary:
         return ("" if self.tokenizer == "characters" else " ").join(tokens)
 
 
+def load_model(path):
+    """A `model.keras` saved by `nmt_attention` or `transformer`, on any backend."""
+    import recipes.nmt_models  # noqa: F401  (registers the model classes)
+
+    return keras.saving.load_model(path)
+
+
 def vocabularies(model):
     """The (source, target) `Vocabulary` a model was trained with."""
     return (

@@ -2,12 +2,12 @@
 match on 1,000 held-out dates; beam width 1 = greedy; the saved model decodes identically."""
 
 import contextlib
-import csv
 import io
 import json
 
 import numpy as np
 import pytest
+from translation_checks import check_reload_greedy_and_beam, heldout_rows
 
 from recipes import cli, nmt_attention, translation
 
@@ -17,11 +17,6 @@ def _run(out, *args):
     with contextlib.redirect_stdout(printed):
         assert nmt_attention.main([*args, "--out", str(out)]) == 0
     return json.loads((out / "summary.json").read_text()), printed.getvalue()
-
-
-def _heldout(out):
-    with open(out / "heldout.tsv", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def luong(tmp_path_factory):
 @pytest.mark.parametrize("run", ["bahdanau", "luong"])
 def test_default_runs_reach_99_percent_on_1000_held_out_dates(run, request):
     out, summary, printed = request.getfixturevalue(run)
-    rows = _heldout(out)
+    rows = heldout_rows(out)
     assert len(rows) == 1000 and summary["config"]["heldout_size"] == 1000
     exact = np.mean([r["output"] == r["target"] for r in rows])
     assert exact == pytest.approx(summary["exact_match"]) and exact >= 0.99, summary["examples"]
@@ -52,27 +47,8 @@ def test_default_runs_reach_99_percent_on_1000_held_out_dates(run, request):
 
 def test_reloaded_model_decodes_identically_and_beam_one_is_greedy(bahdanau):
     out, _, _ = bahdanau
-    rows = _heldout(out)[:256]
-    model = nmt_attention.load_model(out / "model.keras")
-    source_vocab, target_vocab = translation.vocabularies(model)
-    decoder = translation.StepDecoder(model)
-    sources = [r["source"] for r in rows]
-    greedy, weights = translation.translate(
-        decoder, sources, source_vocab, target_vocab, 11, batch_size=256
-    )
-    assert [target_vocab.join(t) for t in greedy] == [r["output"] for r in rows]
-    beam_one, _ = translation.translate(
-        decoder, sources, source_vocab, target_vocab, 11, beam_width=1, batch_size=256, force_beam=True
-    )
-    assert beam_one == greedy
-    beam_three, _ = translation.translate(
-        decoder, sources, source_vocab, target_vocab, 11, beam_width=3, batch_size=256
-    )
-    assert np.mean([target_vocab.join(t) == r["target"] for t, r in zip(beam_three, rows)]) >= 0.99
-    ids = translation.pad([source_vocab.encode(s) for s in sources], model.source_length)
-    for row, length in zip(weights, (ids != 0).sum(axis=1)):  # over the real source tokens + <eos>
-        np.testing.assert_allclose(row.sum(axis=-1), 1.0, atol=1e-5)
-        assert np.all(row[:, length:] == 0)
+    beam_three = check_reload_greedy_and_beam(out, heldout_rows(out)[:256], beam_width=3)
+    assert beam_three >= 0.99
 
 
 def test_bahdanau_parameters_have_the_notes_shapes():

@@ -2,13 +2,13 @@
 held-out dates; causal decoding; beam width 1 = greedy; the saved model decodes identically."""
 
 import contextlib
-import csv
 import io
 import json
 
 import keras
 import numpy as np
 import pytest
+from translation_checks import check_reload_greedy_and_beam, heldout_rows
 
 from recipes import cli, engine, transformer, translation
 
@@ -19,9 +19,7 @@ def default_run(tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert transformer.main(["--out", str(out)]) == 0
-    with open(out / "heldout.tsv", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return out, json.loads((out / "summary.json").read_text()), rows
+    return out, json.loads((out / "summary.json").read_text()), heldout_rows(out)
 
 
 def test_default_run_reaches_99_percent_on_1000_held_out_dates(default_run):
@@ -36,23 +34,7 @@ def test_default_run_reaches_99_percent_on_1000_held_out_dates(default_run):
 
 def test_reloaded_model_decodes_identically_and_beam_one_is_greedy(default_run):
     out, _, rows = default_run
-    rows = rows[:256]
-    model = transformer.load_model(out / "model.keras")
-    source_vocab, target_vocab = translation.vocabularies(model)
-    decoder = translation.StepDecoder(model)
-    sources = [r["source"] for r in rows]
-    greedy, weights = translation.translate(
-        decoder, sources, source_vocab, target_vocab, 11, batch_size=256
-    )
-    assert [target_vocab.join(t) for t in greedy] == [r["output"] for r in rows]
-    beam_one, _ = translation.translate(
-        decoder, sources, source_vocab, target_vocab, 11, beam_width=1, batch_size=256, force_beam=True
-    )
-    assert beam_one == greedy
-    ids = translation.pad([source_vocab.encode(s) for s in sources], model.source_length)
-    for row, length in zip(weights, (ids != 0).sum(axis=1)):
-        np.testing.assert_allclose(row.sum(axis=-1), 1.0, atol=1e-5)
-        assert np.all(row[:, length:] == 0)
+    check_reload_greedy_and_beam(out, rows[:256])
 
 
 def test_decoding_is_causal_and_the_step_equals_the_full_decoder():
