@@ -1,4 +1,4 @@
-"""Image captioning: a CNN encoder whose feature starts an LSTM decoder, scored by BLEU-4.
+"""Image captioning: a CNN image feature conditions an LSTM decoder (as h0 and at every step); BLEU-4.
 
 Reproduces section 7.7 of seeds/000 (CS231n assignment 3, captioning with RNNs/LSTMs) on data the
 recipe draws itself: small RGB images of one or two coloured shapes (circle, square, triangle; red,
