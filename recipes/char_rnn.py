@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -437,23 +437,6 @@ def train_corpus(config, text, verbose=True):
     return model, vocab, losses, smoothed, samples, timing
 
 
-def plot_losses(path, series, title, xlabel="step"):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    for label, values in series.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=label, lw=1)
-    ax.set(xlabel=xlabel, ylabel="cross-entropy (nats/char)", title=title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def run_corpus(config, out):
     from datasets.text import load_text
 
@@ -472,10 +455,13 @@ def run_corpus(config, out):
         header="step,loss,smooth_loss",
         comments="",
     )
-    plot_losses(
+    plots.loss_curves(
         out / "loss.png",
         {"window loss": losses, "smoothed (0.999)": smoothed},
         f"{config.model} on {config.dataset}: {smoothed[-1]:.3f} nats/char after {len(losses)} steps",
+        xlabel="step",
+        ylabel="cross-entropy (nats/char)",
+        log=False,
     )
     model.save_weights(out / "model.weights.h5")
     print(
@@ -583,7 +569,13 @@ def run_toy(config, out):
         # Position 1 follows only "i": ambiguous, so the notes' bar is everything after it.
         result["exact"] = result["string"][2:] == text[2:]
     print(f"target: {text}\nresult: {result['string']}\nreproduced: {result['exact']}")
-    plot_losses(out / "loss.png", {"loss": losses}, f"{which} string", xlabel="epoch")
+    plots.loss_curves(
+        out / "loss.png",
+        {"loss": losses},
+        f"{which} string",
+        ylabel="cross-entropy (nats/char)",
+        log=False,
+    )
     model.save_weights(out / "model.weights.h5")
     return {"parameters": model.count_params(), "losses": losses, "logged": lines, **result}
 

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -429,11 +429,7 @@ def generate(decoder, images, vocab, batch_size=256):
 
 
 def plot_samples(path, images, generated, references):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     count = len(images)
     cols = min(4, count)
     rows = math.ceil(count / cols)
@@ -445,24 +441,6 @@ def plot_samples(path, images, generated, references):
         text = "\n".join(textwrap.wrap("gen: " + " ".join(hyp), 32))
         text += "\n" + "\n".join(textwrap.wrap("ref: " + " ".join(ref), 32))
         ax.set_title(text, fontsize=7, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_loss(path, history, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], "o-", label="train")
-    ax.plot(epochs, history["val_loss"], "o-", label="held-out")
-    ax.set(xlabel="epoch", ylabel="masked cross-entropy (nats/word)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -540,7 +518,13 @@ def main(argv=None):
         refs = [caps[0] for caps in held_captions[:shown]]
         plot_samples(out / "samples.png", held_images[:shown], generated[:shown], refs)
     history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    plot_loss(out / "loss.png", history, f"BLEU-4 {bleu:.3f} (most frequent caption {baseline:.3f})")
+    plots.loss_curves(
+        out / "loss.png",
+        {"train": history["loss"], "held-out": history["val_loss"]},
+        f"BLEU-4 {bleu:.3f} (most frequent caption {baseline:.3f})",
+        ylabel="masked cross-entropy (nats/word)",
+        log=False,
+    )
     summary = {
         "backend": engine.backend(),
         "config": dataclasses.asdict(config),

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -248,21 +248,6 @@ def bidirectional_states(inputs, units, seed):
     }
 
 
-def plot_losses(path, losses):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.semilogy(np.arange(1, len(losses) + 1), losses)
-    ax.set(xlabel="iteration", ylabel="loss", title="Nico's LSTM toy problem, NumPy BPTT")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -303,7 +288,9 @@ def main(argv=None):
         f"4. Nico's toy problem: loss {losses[0]:.4f} -> {losses[-1]:.2e} in {config.epochs} "
         f"iterations; h[0] = {np.round(final, 4).tolist()} for targets {list(NICO_TARGETS)}"
     )
-    plot_losses(out / "nico_loss.png", losses)
+    plots.loss_curves(
+        out / "nico_loss.png", losses, "Nico's LSTM toy problem, NumPy BPTT", xlabel="iteration"
+    )
 
     bidirectional = bidirectional_states(inputs, config.units, config.seed)
     print(f"5. bidirectional LSTM: {bidirectional}")

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -301,23 +301,6 @@ def train(config, arrays, source_size, target_size, verbose=True):
     return model, losses, lines
 
 
-def plot_losses(path, losses):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.semilogy(np.arange(1, len(losses) + 1), losses)
-    ax.axhline(0.05, color="k", ls="--", lw=0.8, label="acceptance 0.05")
-    ax.set(xlabel="epoch", ylabel="masked cross-entropy per token", title="Seq2Seq training loss")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -366,7 +349,13 @@ def main(argv=None):
     )
 
     model.save(out / "model.keras")
-    plot_losses(out / "loss.png", losses)
+    plots.loss_curves(
+        out / "loss.png",
+        losses,
+        "Seq2Seq training loss",
+        ylabel="masked cross-entropy per token",
+        acceptance=0.05,
+    )
     summary = {
         "backend": engine.backend(),
         "config": dataclasses.asdict(config),

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -163,17 +163,8 @@ def train(cell, data, config, verbose=True):
 # ---- plots -----------------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_series(path, series, train_size):
-    plt = _pyplot()
+    plt = plots.pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     for index in (0, 1, 2, 4):
         axes[0].plot(series[:, index], lw=0.8, label=COLUMNS[index])
@@ -189,7 +180,7 @@ def plot_series(path, series, train_size):
 
 
 def plot_predictions(path, targets, predictions, baseline):
-    plt = _pyplot()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     ax.plot(targets, color="k", lw=1.2, label="truth (Close)")
     ax.plot(baseline, lw=0.8, ls=":", label=f"last value (RMSE {rmse(baseline, targets):.4f})")
@@ -197,19 +188,6 @@ def plot_predictions(path, targets, predictions, baseline):
         ax.plot(values, lw=0.9, label=f"{cell} (RMSE {rmse(values, targets):.4f})")
     ax.set(xlabel="test day", ylabel="scaled Close", title="Next-day Close on the test part")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_losses(path, losses):
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for cell, values in losses.items():
-        ax.semilogy(values, label=cell)
-    ax.set(xlabel="iteration", ylabel="training MSE (scaled)", title="Training loss")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -260,7 +238,9 @@ def main(argv=None):
 
     plot_series(out / "series.png", series, int(config.days * config.train_fraction))
     plot_predictions(out / "prediction.png", y_test, predictions, baseline)
-    plot_losses(out / "loss.png", losses)
+    plots.loss_curves(
+        out / "loss.png", losses, "Training loss", xlabel="iteration", ylabel="training MSE (scaled)"
+    )
     summary = {
         "backend": engine.backend(),
         "config": dataclasses.asdict(config),

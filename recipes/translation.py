@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import cli, engine, plots
 
 keras = cli.lazy_import("keras")
 
@@ -286,7 +286,12 @@ def train_and_report(config, task, model, optimizer_or_schedule, out, title):
     )
     decode_seconds = time.perf_counter() - started
     model.save(out / "model.keras")
-    plot_history(out / "loss.png", history, f"{title} on {task.name}")
+    plots.loss_curves(
+        out / "loss.png",
+        {"train": history["loss"], "held-out": history["val_loss"]},
+        f"{title} on {task.name}",
+        ylabel="masked cross-entropy per token",
+    )
     shown = min(config.examples, len(task.held_pairs))
     if shown:
         if not weights:  # beam search keeps no weights: draw the greedy ones
@@ -458,11 +463,7 @@ def evaluate(decoder, pairs, vocab_in, vocab_out, max_length, beam_width=1):
 
 def plot_attention(path, examples, vocab_in, vocab_out, title):
     """One heatmap per example: attention weight of every output token (rows) on every source token."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     columns = min(3, len(examples))
     rows = math.ceil(len(examples) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), squeeze=False)
@@ -481,22 +482,4 @@ def plot_attention(path, examples, vocab_in, vocab_out, title):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_history(path, history, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ("loss", "val_loss"):
-        if key in history:
-            ax.semilogy(np.arange(1, len(history[key]) + 1), history[key], label=key)
-    ax.set(xlabel="epoch", ylabel="masked cross-entropy per token", title=title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
     plt.close(fig)
