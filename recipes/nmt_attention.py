@@ -131,8 +131,8 @@ def main(argv=None):
     translation.check_config(config, sizes)
     task, out = translation.prepare(config, "runs/nmt_attention")
     model = build_model(config, task)
-    schedule = translation.cosine_schedule(config, task)
-    translation.train_and_report(config, task, model, schedule, out, f"{config.attention} attention")
+    optimizer = keras.optimizers.Adam(translation.cosine_schedule(config, task))
+    translation.train_and_report(config, task, model, optimizer, out, f"{config.attention} attention")
     return 0
 
 

@@ -254,11 +254,8 @@ def cosine_schedule(config, task, warmup=0.0):
     )
 
 
-def train_and_report(config, task, model, optimizer_or_schedule, out, title):
+def train_and_report(config, task, model, optimizer, out, title):
     """Fits with teacher forcing, decodes the held-out pairs, writes the outputs; returns the summary."""
-    optimizer = optimizer_or_schedule
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        optimizer = keras.optimizers.Adam(optimizer_or_schedule)
     model.compile(optimizer, loss=masked_loss())
     started = time.perf_counter()
     history = model.fit(
