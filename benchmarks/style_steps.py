@@ -14,23 +14,24 @@ first step (compiling) is not timed.
 import argparse
 import json
 
-from recipes import engine, neural_style, style_common
+from recipes import engine, neural_style
+from recipes.common import style_transfer
 
 
 def measure(optimizer, size, steps):
     import keras
 
-    content = style_common.load_image("china", (size, size))
-    style = style_common.load_image("flower", (size, size))
-    layers = list(dict.fromkeys((*style_common.STYLE_LAYERS, style_common.CONTENT_LAYER)))
-    features = style_common.build_features(layers, "max", "random", seed=0)
+    content = style_transfer.load_image("china", (size, size))
+    style = style_transfer.load_image("flower", (size, size))
+    layers = list(dict.fromkeys((*style_transfer.STYLE_LAYERS, style_transfer.CONTENT_LAYER)))
+    features = style_transfer.build_features(layers, "max", "random", seed=0)
     target, grams = neural_style.prepare(features, content, style)
-    image = keras.Variable(style_common.preprocess(content)[None])
+    image = keras.Variable(style_transfer.preprocess(content)[None])
     loss_fn, state = neural_style.build_loss(features, image, target, grams)
-    history = style_common.optimize(
+    history = style_transfer.optimize(
         loss_fn, image, steps=steps, optimizer=optimizer, learning_rate=5.0, state=state
     )
-    result = {"seconds_per_step": style_common.seconds_per_step(history), "steps": history[-1]["step"]}
+    result = {"seconds_per_step": style_transfer.seconds_per_step(history), "steps": history[-1]["step"]}
     if "evaluations" in history[0]:
         result["evaluations_per_iteration"] = history[0]["evaluations"] / max(history[-1]["step"], 1)
     return result

@@ -17,7 +17,8 @@ import time
 def measure(name, batch_size, steps):
     import keras
 
-    from recipes import engine, nmt_attention, transformer, translation
+    from recipes import engine, nmt_attention, transformer
+    from recipes.common import translation
 
     config_class, build = (
         (transformer.Config, transformer.build_model)

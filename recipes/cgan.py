@@ -21,7 +21,7 @@ N(0, 0.02)). The notes train on MNIST; the default here is the embedded 1,797 di
 labels (`--dataset mnist` downloads MNIST). As in the authors' code, the fake images of a step are
 drawn for the labels of that step's real batch.
 
-How well G obeys its label is measured by the project's digit classifier (recipes/quality.py):
+How well G obeys its label is measured by the project's digit classifier (recipes/common/quality.py):
 "label_accuracy" is the fraction of 1,000 samples (100 per class) that it reads as the digit they
 were drawn for, logged with the Frechet distance (fid) every epoch. The notes ask for more than 80%.
 
@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 import datasets
-from recipes import cli, dcgan, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -56,7 +57,7 @@ DIGIT_DATASETS = ("digits", "mnist")
 
 
 @dataclasses.dataclass
-class Config(gan_common.ImageGANConfig):
+class Config(gan_training.ImageGANConfig):
     epochs: int = cli.option(20, "number of training epochs")
     dataset: str = cli.option("digits", "labelled 28x28 data set", choices=LABELLED_DATASETS)
     latent_dim: int = cli.option(100, "size of the noise vector z")
@@ -165,10 +166,10 @@ def one_hot(labels):
 
 
 # ---------------------------------------------------------------------------------------------
-# The training step (the losses are the DCGAN ones: dcgan.discriminator_loss, generator_loss)
+# The training step (the losses are the DCGAN ones: gan_training.discriminator_loss, generator_loss)
 
 
-class ConditionalGAN(gan_common.GANState):
+class ConditionalGAN(gan_training.GANState):
     """G, D, their Adam optimizers and the noise seed generator, with the training step."""
 
     def __init__(self, config):
@@ -189,7 +190,7 @@ class ConditionalGAN(gan_common.GANState):
             real_logits = D([real, labels], training=True)
             fake_logits = D([fake, labels], training=True)
             d_real = keras.ops.mean(keras.ops.sigmoid(real_logits))
-            return dcgan.discriminator_loss(real_logits, fake_logits), d_real
+            return gan_training.discriminator_loss(real_logits, fake_logits), d_real
 
         (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
         self.d_optimizer.apply(grads, D.trainable_variables)
@@ -197,7 +198,7 @@ class ConditionalGAN(gan_common.GANState):
         def g_loss_fn():
             fake_logits = D([G([z_g, labels], training=True), labels], training=True)
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
-            return dcgan.generator_loss(fake_logits), d_fake
+            return gan_training.generator_loss(fake_logits), d_fake
 
         (g_loss, d_fake), grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, has_aux=True)
         self.g_optimizer.apply(grads, G.trainable_variables)
@@ -221,7 +222,7 @@ class ConditionalGAN(gan_common.GANState):
 
 def label_accuracy(images, labels):
     """Fraction of `images` (in [0, 1]) that the project's digit classifier reads as `labels`."""
-    from recipes import quality
+    from recipes.common import quality
 
     predicted = quality.class_probabilities(images).argmax(axis=1)
     return float(np.mean(predicted == np.asarray(labels)))
@@ -230,13 +231,13 @@ def label_accuracy(images, labels):
 def evaluation_inputs(config):
     """Fixed noise and labels for scoring: `samples` images, classes 0..9 in turn (equal counts)."""
     count = max(NUM_CLASSES, config.samples - config.samples % NUM_CLASSES)
-    z = gan_common.fixed_noise(config.seed + 1, count, config.latent_dim)
+    z = gan_training.fixed_noise(config.seed + 1, count, config.latent_dim)
     return z, np.arange(count) % NUM_CLASSES
 
 
 def grid_inputs(config, columns=10):
     """The per-epoch grid: row k asks for digit k, column j uses noise j (the same in every row)."""
-    z = gan_common.fixed_noise(config.seed, columns, config.latent_dim)
+    z = gan_training.fixed_noise(config.seed, columns, config.latent_dim)
     return np.tile(z, (NUM_CLASSES, 1)), np.repeat(np.arange(NUM_CLASSES), columns)
 
 
@@ -263,7 +264,7 @@ def load_data(config):
 def batches(images, labels, config, epoch):
     """Shuffled full batches (images in [0, 1], one-hot labels); the order depends on (seed, epoch)."""
     arrays = (images, labels)
-    for image_batch, label_batch in gan_common.shuffled_batches(
+    for image_batch, label_batch in gan_training.shuffled_batches(
         arrays, config.batch_size, config.seed, epoch
     ):
         yield datasets.to_float(image_batch), one_hot(label_batch)
@@ -289,13 +290,13 @@ def main(argv=None):
     z_eval, y_eval = evaluation_inputs(config)
     score = None
     if config.dataset in DIGIT_DATASETS:
-        from recipes import quality
+        from recipes.common import quality
 
         def score():
             samples = gan.generate(z_eval, y_eval)
             return {**quality.score(samples), "label_accuracy": label_accuracy(samples, y_eval)}
 
-    summary = gan_common.train_image_gan(
+    summary = gan_training.train_image_gan(
         gan,
         config,
         out,
@@ -313,8 +314,8 @@ def main(argv=None):
         print(f"Label accuracy (digit classifier agrees with y): untrained {before:.3f} -> {after:.3f}")
 
     figure_labels = [int(c) for c in FIGURE63_LABELS.replace(" ", "")]
-    z_figure = gan_common.fixed_noise(config.seed + 2, len(figure_labels), config.latent_dim)
-    gan_common.save_grid(gan.generate(z_figure, figure_labels), out / "figure63.png", scale=3, cols=8)
+    z_figure = gan_training.fixed_noise(config.seed + 2, len(figure_labels), config.latent_dim)
+    gan_training.save_grid(gan.generate(z_figure, figure_labels), out / "figure63.png", scale=3, cols=8)
     plain_copy(gan.generator, build_generator, config).save(out / "generator.keras")
     plain_copy(gan.discriminator, build_discriminator, config).save(out / "discriminator.keras")
     print(f"Outputs in {out}/")

@@ -33,22 +33,15 @@ feature-map shapes, held-out accuracy).
 This module also holds the data preparation and `fit` driver that `recipes.classic_cnns` shares.
 """
 
-import csv
 import dataclasses
-import json
 import sys
-import time
-from pathlib import Path
 
-import numpy as np
-
-from recipes import cli, engine
+from recipes import engine
+from recipes.common import cli, image_classification
 
 keras = cli.lazy_import("keras")
 
 SECTION = "A 5.2"
-DATASETS = ("digits", "cifar10")
-HELD_OUT_SEED = 2024  # The digits' held-out fifth is the same for every --seed.
 # The feature maps the notes print, by layer name.
 SHAPES = {"pool1_3": (16, 16, 32), "pool2_3": (8, 8, 64), "pool3_3": (4, 4, 128), "flatten": (2048,)}
 PARAMS = {False: 3_445_034, True: 3_449_130}  # Without / with batch normalisation.
@@ -56,7 +49,9 @@ PARAMS = {False: 3_445_034, True: 3_449_130}  # Without / with batch normalisati
 
 @dataclasses.dataclass
 class Config(cli.RunConfig):
-    dataset: str = cli.option("digits", "digits (embedded) or cifar10 (downloaded)", choices=DATASETS)
+    dataset: str = cli.option(
+        "digits", "digits (embedded) or cifar10 (downloaded)", choices=image_classification.DATASETS
+    )
     batch_norm: bool = cli.option(False, "mode 2 of the notes: batch normalisation in the head")
     bn_momentum: float = cli.option(
         0.99, "momentum of the batch norm's moving statistics (TF1's default)"
@@ -67,69 +62,6 @@ class Config(cli.RunConfig):
 
 
 QUICK = dict(epochs=1, batch_size=32, limit=64, test_limit=32)
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-
-
-def pad_digits(images):
-    """uint8 (N, 28, 28, 1) -> (N, 32, 32, 1): two zero rows and columns on every side."""
-    return np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
-
-
-def fit_images(images, size, channels):
-    """uint8 images -> float32 (N, size, size, channels) in [0, 1].
-
-    28x28 digits are first zero-padded to 32x32, then resized (PIL) to `size` if that differs;
-    one channel is repeated to three (`channels=3`), three are averaged to one (`channels=1`).
-    (PIL's default resampling for 8-bit images is bicubic.)
-    """
-    from PIL import Image
-
-    if images.shape[1:3] == (28, 28):
-        images = pad_digits(images)
-    if images.shape[1:3] != (size, size):
-        channels_in = images.shape[-1]
-        resized = [
-            np.asarray(Image.fromarray(im[..., 0] if channels_in == 1 else im).resize((size, size)))
-            for im in images
-        ]
-        images = np.stack(resized).reshape(len(images), size, size, channels_in)
-    x = images.astype("float32") / 255.0
-    if x.shape[-1] != channels:
-        x = np.repeat(x, channels, axis=-1) if x.shape[-1] == 1 else x.mean(-1, keepdims=True)
-    return x
-
-
-def load_split(dataset):
-    """((train_images, train_labels), (held_out_images, held_out_labels)) as uint8 and int64.
-
-    digits: a fixed random fifth of the 1,797 embedded digits is held out; cifar10: the published
-    train/test split (downloaded; DatasetUnavailable offline).
-    """
-    if dataset == "cifar10":
-        from datasets.cifar import load_cifar10
-
-        return load_cifar10("train"), load_cifar10("test")
-    if dataset != "digits":
-        raise cli.UsageError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
-    from datasets import load_digits28
-
-    images, labels = load_digits28()
-    order = np.random.default_rng(HELD_OUT_SEED).permutation(len(images))
-    held_out, train = order[: len(images) // 5], order[len(images) // 5 :]
-    return (images[train], labels[train]), (images[held_out], labels[held_out])
-
-
-def prepared_data(config, size, channels):
-    """Float arrays for the model's input: (x_train, y_train, x_test, y_test)."""
-    (x, y), (x_test, y_test) = load_split(config.dataset)
-    x, y = x[: config.limit], y[: config.limit]
-    x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
-    if len(x) < config.batch_size:
-        raise cli.UsageError(f"{len(x)} training images are fewer than one batch of {config.batch_size}")
-    return fit_images(x, size, channels), y, fit_images(x_test, size, channels), y_test
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,144 +96,12 @@ def feature_shapes(model, names=tuple(SHAPES)):
     return {name: tuple(model.get_layer(name).output.shape[1:]) for name in names}
 
 
-def parameter_counts(model):
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    total = model.count_params()
-    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
-
-
-# ---------------------------------------------------------------------------------------------
-# Training with model.fit (shared with recipes.classic_cnns)
-
-
-def _completed_epochs(metrics_path):
-    if not metrics_path.exists():
-        return 0
-    with open(metrics_path) as f:
-        return sum(1 for _ in csv.DictReader(f))
-
-
-def plot_curves(metrics_path, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(metrics_path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
-        if f"val_{key}" in rows[0]:
-            ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], "o-", label="held out")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def train_and_evaluate(build, config, data, out, name, describe=None):
-    """Compiles `build()` (Adam, cross-entropy on logits), fits it with Keras callbacks, evaluates it
-    on the held-out data, writes metrics.csv, curves.png, checkpoints/last.keras, model.keras and
-    summary.json under `out`, and returns the summary dict.
-
-    With `config.resume`, training continues from checkpoints/last.keras (model and optimizer) at the
-    epoch after the last one in metrics.csv. `describe(model)` adds entries to the summary.
-    """
-    x, y, x_test, y_test = data
-    out = Path(out)
-    checkpoint = out / "checkpoints" / "last.keras"
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path = out / "metrics.csv"
-    initial_epoch = 0
-    if config.resume and checkpoint.exists():
-        model = keras.saving.load_model(checkpoint)
-        initial_epoch = _completed_epochs(metrics_path)
-        print(f"Resuming from {checkpoint} after epoch {initial_epoch}")
-    else:
-        if config.resume:
-            print(f"No checkpoint in {checkpoint.parent}: starting from scratch")
-        model = build()
-        # The rate decays along a cosine to 0: with a constant rate the held-out accuracy swings by
-        # up to 15 points between late epochs (measured with batch norm on the digits).
-        total_steps = max(config.epochs * -(-len(x) // config.batch_size), 1)
-        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            # XLA's compile time outweighs a --quick run's few TensorFlow steps.
-            jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
-        )
-    counts = parameter_counts(model)
-    print(
-        f"{name}: {counts['total']:,} parameters ({counts['non_trainable']:,} non-trainable); "
-        f"{len(x)} training and {len(x_test)} held-out images of {config.dataset} at "
-        f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}, backend {engine.backend()}"
-    )
-    callbacks = [
-        keras.callbacks.CSVLogger(str(metrics_path), append=initial_epoch > 0),
-        keras.callbacks.ModelCheckpoint(str(checkpoint)),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    start = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        validation_data=(x_test, y_test),
-        shuffle=True,
-        callbacks=callbacks,
-        verbose="auto",
-    )
-    seconds = time.perf_counter() - start
-    if any(not np.isfinite(v) for v in history.history.get("loss", [])):
-        raise engine.TrainingDiverged(f"the loss of {name} became NaN; last checkpoint {checkpoint}")
-    if "val_loss" in history.history:  # fit evaluated the final model on the held-out data.
-        loss, accuracy = history.history["val_loss"][-1], history.history["val_accuracy"][-1]
-    else:
-        loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    epochs_run = config.epochs - initial_epoch
-    steps = epochs_run * -(-len(x) // config.batch_size)
-    summary = {
-        "model": name,
-        "backend": engine.backend(),
-        "dataset": config.dataset,
-        "input_shape": list(x.shape[1:]),
-        "parameters": counts,
-        "train_images": len(x),
-        "held_out_images": len(x_test),
-        "epochs": config.epochs,
-        "held_out_loss": float(loss),
-        "held_out_accuracy": float(accuracy),
-        "fit_seconds": round(seconds, 2),
-        "steps_per_second": round(steps / seconds, 2) if steps and seconds > 0 else None,
-        **(describe(model) if describe else {}),
-    }
-    model.save(out / "model.keras")
-    plot_curves(metrics_path, out / "curves.png", f"{name} on {config.dataset}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(
-        f"{name}: held-out accuracy {accuracy:.4f} (loss {loss:.4f}) after {config.epochs} epochs; "
-        f"fit took {seconds:.1f} s. Outputs in {out}/"
-    )
-    return summary
-
-
 def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.cifar_cnn", description=__doc__.split("\n")[0], quick=QUICK
     )
     engine.set_seed(config.seed)
-    data = prepared_data(config, 32, 3)
+    data = image_classification.prepared_data(config, 32, 3)
     name = "cifar_cnn_bn" if config.batch_norm else "cifar_cnn"
 
     def describe(model):
@@ -311,7 +111,7 @@ def main(argv=None):
             "feature_shapes": {k: list(v) for k, v in shapes.items()},
         }
 
-    train_and_evaluate(
+    image_classification.train_and_evaluate(
         lambda: build_model(config.batch_norm, seed=config.seed, bn_momentum=config.bn_momentum),
         config,
         data,

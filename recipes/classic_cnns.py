@@ -50,7 +50,7 @@ import sys
 
 import numpy as np
 
-from recipes import cifar_cnn, cli
+from recipes.common import cli, image_classification
 
 keras = cli.lazy_import("keras")
 
@@ -432,7 +432,7 @@ class Config(cli.RunConfig):
     epochs: int = cli.option(5, "number of training epochs")
     model: str = cli.option("lenet5", "the architecture to train", choices=MODELS)
     dataset: str = cli.option(
-        "digits", "digits (embedded) or cifar10 (downloaded)", choices=cifar_cnn.DATASETS
+        "digits", "digits (embedded) or cifar10 (downloaded)", choices=image_classification.DATASETS
     )
     image_size: int = cli.option(None, "side of the training images (default: 32; 67 for alexnet)")
     learning_rate: float = cli.option(
@@ -462,7 +462,7 @@ def main(argv=None):
     size = config.image_size or reference.digits_size
     if size < 1:
         raise cli.UsageError(f"--image-size must be positive, got {size}")
-    data = cifar_cnn.prepared_data(config, size, reference.channels)
+    data = image_classification.prepared_data(config, size, reference.channels)
     input_shape = (size, size, reference.channels)
 
     def build():
@@ -480,7 +480,7 @@ def main(argv=None):
         }
 
     out = config.out or f"runs/classic_cnns/{config.model}"
-    cifar_cnn.train_and_evaluate(build, config, data, out, config.model, describe)
+    image_classification.train_and_evaluate(build, config, data, out, config.model, describe)
     return 0
 
 

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine
+from recipes import engine
+from recipes.common import cli
 
 keras = cli.lazy_import("keras")
 

@@ -29,7 +29,7 @@ samples.png, losses.png, metrics.csv, tensorboard/, checkpoints/, generator.kera
 discriminator.keras (plain Keras layers: `keras.saving.load_model(path)` on any backend),
 summary.json.
 On digit data the sample quality is the Frechet distance of generated and real digits in the feature
-space of the project's digit classifier (recipes/quality.py); lower is better.
+space of the project's digit classifier (recipes/common/quality.py); lower is better.
 
     python -m recipes.dcgan                        # embedded digits, 6-7 minutes on 2 CPU cores
     KERAS_BACKEND=jax python -m recipes.dcgan --epochs 5
@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 import datasets
-from recipes import cli, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -58,7 +59,7 @@ ARCHS = {
 
 
 @dataclasses.dataclass
-class Config(gan_common.ImageGANConfig):
+class Config(gan_training.ImageGANConfig):
     epochs: int = cli.option(40, "number of training epochs")
     dataset: str = cli.option(
         None,
@@ -176,21 +177,7 @@ def transposed_convolution_example():
 # Losses and the training step
 
 
-def discriminator_loss(real_logits, fake_logits):
-    """-[log D(x) + log(1 - D(G(z)))], averaged over the batch."""
-    bce = keras.losses.binary_crossentropy
-    real = bce(keras.ops.ones_like(real_logits), real_logits, from_logits=True)
-    fake = bce(keras.ops.zeros_like(fake_logits), fake_logits, from_logits=True)
-    return keras.ops.mean(real) + keras.ops.mean(fake)
-
-
-def generator_loss(fake_logits):
-    """The non-saturating generator loss -log D(G(z))."""
-    bce = keras.losses.binary_crossentropy
-    return keras.ops.mean(bce(keras.ops.ones_like(fake_logits), fake_logits, from_logits=True))
-
-
-class DCGAN(gan_common.GANState):
+class DCGAN(gan_training.GANState):
     """G, D, their Adam optimizers and the noise seed generator, with the training step."""
 
     def __init__(self, config):
@@ -207,7 +194,7 @@ class DCGAN(gan_common.GANState):
             real_logits = D(real, training=True)
             fake_logits = D(fake, training=True)
             d_real = keras.ops.mean(keras.ops.sigmoid(real_logits))
-            return discriminator_loss(real_logits, fake_logits), d_real
+            return gan_training.discriminator_loss(real_logits, fake_logits), d_real
 
         (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
         self.d_optimizer.apply(grads, D.trainable_variables)
@@ -215,7 +202,7 @@ class DCGAN(gan_common.GANState):
         def g_loss_fn():
             fake_logits = D(G(z_g, training=True), training=True)
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
-            return generator_loss(fake_logits), d_fake
+            return gan_training.generator_loss(fake_logits), d_fake
 
         (g_loss, d_fake), grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, has_aux=True)
         self.g_optimizer.apply(grads, G.trainable_variables)
@@ -260,7 +247,7 @@ def load_data(config):
 def batches(images, config, epoch):
     """Shuffled full batches of floats in G's output range; the order depends on (seed, epoch)."""
     value_range = ARCHS[config.arch][2]
-    for (batch,) in gan_common.shuffled_batches((images,), config.batch_size, config.seed, epoch):
+    for (batch,) in gan_training.shuffled_batches((images,), config.batch_size, config.seed, epoch):
         yield (datasets.to_float(batch, value_range),)
 
 
@@ -286,14 +273,14 @@ def main(argv=None):
     print(f"Section 9.7 transposed convolution check: {np.asarray(sub_pixel, int).tolist()} ok")
 
     gan = DCGAN(config)
-    z_fixed = gan_common.fixed_noise(config.seed, 64, config.latent_dim)
-    z_eval = gan_common.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
+    z_fixed = gan_training.fixed_noise(config.seed, 64, config.latent_dim)
+    z_eval = gan_training.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
     score = None
     if config.arch == "mnist":
-        from recipes import quality
+        from recipes.common import quality
 
         score = lambda: quality.score(gan.generate(z_eval))  # noqa: E731
-    gan_common.train_image_gan(
+    gan_training.train_image_gan(
         gan,
         config,
         out,

@@ -19,7 +19,7 @@ section 9.6 of seeds/003.
 
 Outputs (under --out, default runs/gan or runs/lsgan): samples/epoch-NNN.png, samples.png,
 losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras, discriminator.keras,
-summary.json; sample quality is the digit-feature FID of recipes/quality.py.
+summary.json; sample quality is the digit-feature FID of recipes/common/quality.py.
 
     python -m recipes.gan                  # vanilla GAN on the embedded digits
     python -m recipes.gan --loss lsgan     # least-squares GAN, same networks
@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 import datasets
-from recipes import cli, dcgan, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -42,7 +43,7 @@ LOSSES = ("gan", "lsgan")
 
 
 @dataclasses.dataclass
-class Config(gan_common.ImageGANConfig):
+class Config(gan_training.ImageGANConfig):
     epochs: int = cli.option(150, "number of training epochs")
     score_every: int = cli.option(10, "evaluate the sample quality every N epochs (and at the end)")
     dataset: str = cli.option("digits", "data set of 28x28 digits", choices=("digits", "mnist"))
@@ -127,17 +128,17 @@ def discriminator_loss(real, fake, loss="gan"):
     ops = keras.ops
     if loss == "lsgan":
         return 0.5 * ops.mean(ops.square(real - 1)) + 0.5 * ops.mean(ops.square(fake))
-    return dcgan.discriminator_loss(real, fake)
+    return gan_training.discriminator_loss(real, fake)
 
 
 def generator_loss(fake, loss="gan"):
     """G's loss from D's outputs on generated images (non-saturating for the vanilla GAN)."""
     if loss == "lsgan":
         return 0.5 * keras.ops.mean(keras.ops.square(fake - 1))
-    return dcgan.generator_loss(fake)
+    return gan_training.generator_loss(fake)
 
 
-class GAN(gan_common.GANState):
+class GAN(gan_training.GANState):
     """G, D, their Adam optimizers and the noise seed generator, with the training step."""
 
     def __init__(self, config):
@@ -200,13 +201,13 @@ def main(argv=None):
     gan = GAN(config)
     z_fixed = uniform_noise(config.seed, 64, config.latent_dim)
     z_eval = uniform_noise(config.seed + 1, config.samples, config.latent_dim)
-    from recipes import quality
+    from recipes.common import quality
 
     def batches(epoch):
-        for (batch,) in gan_common.shuffled_batches((images,), config.batch_size, config.seed, epoch):
+        for (batch,) in gan_training.shuffled_batches((images,), config.batch_size, config.seed, epoch):
             yield (datasets.to_float(batch),)
 
-    gan_common.train_image_gan(
+    gan_training.train_image_gan(
         gan,
         config,
         out,

@@ -53,7 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, dcgan, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -122,15 +123,15 @@ def build_discriminator(config):
 
 # The losses of the notes' value function, as in every GAN recipe here: D's -[log D(x) +
 # log(1 - D(G(z)))] and G's non-saturating -log D(G(z)) (Goodfellow et al. 2014, section 3).
-discriminator_loss = dcgan.discriminator_loss
-generator_loss = dcgan.generator_loss
+discriminator_loss = gan_training.discriminator_loss
+generator_loss = gan_training.generator_loss
 
 
 def normal_density(x, mean, std):
     return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
-class GAN1D(gan_common.GANState):
+class GAN1D(gan_training.GANState):
     """G, D, their Adam optimizers and the noise seed generator, with one training step."""
 
     def __init__(self, config):

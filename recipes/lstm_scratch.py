@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine, plots
+from recipes import engine
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 

@@ -43,8 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine, style_common
-from recipes.style_common import CONTENT_LAYER, STYLE_LAYERS
+from recipes import engine
+from recipes.common import cli, style_transfer
+from recipes.common.style_transfer import CONTENT_LAYER, STYLE_LAYERS
 
 keras = cli.lazy_import("keras")
 
@@ -52,7 +53,7 @@ SECTION = "A 9.9"
 
 
 @dataclasses.dataclass
-class Config(style_common.StyleConfig):
+class Config(style_transfer.StyleConfig):
     content: str = cli.option("china", "content image: a path, or an embedded photo (china, flower)")
     style: str = cli.option("flower", "style image: a path, or an embedded photo (china, flower)")
     init: str = cli.option(
@@ -103,14 +104,14 @@ def build_loss(
 
     def loss_fn():
         out = features(image)
-        content = style_common.content_loss(out[content_layer], targets["content"])
+        content = style_transfer.content_loss(out[content_layer], targets["content"])
         style = 0.0
         for name in style_layers:
-            positions, channels = style_common.layer_size(out[name])
-            gram = style_common.gram_matrix(out[name])
-            style += style_common.style_loss(gram, targets[name], positions, channels)
+            positions, channels = style_transfer.layer_size(out[name])
+            gram = style_transfer.gram_matrix(out[name])
+            style += style_transfer.style_loss(gram, targets[name], positions, channels)
         style = style / len(style_layers)  # w_l = 1/5 for each of the paper's five layers.
-        tv = style_common.total_variation_loss(image)
+        tv = style_transfer.total_variation_loss(image)
         terms = {
             "content": content_weight * content,
             "style": style_weight * style,
@@ -123,10 +124,10 @@ def build_loss(
 
 def prepare(features, content_rgb, style_rgb, *, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS):
     """P (content features) and {layer: A} (style Gram matrices scaled to the content's size)."""
-    content_out = features(style_common.preprocess(content_rgb)[None])
-    positions = {name: style_common.layer_size(content_out[name])[0] for name in style_layers}
-    grams = style_common.target_grams(
-        features, style_common.preprocess(style_rgb), style_layers, positions
+    content_out = features(style_transfer.preprocess(content_rgb)[None])
+    positions = {name: style_transfer.layer_size(content_out[name])[0] for name in style_layers}
+    grams = style_transfer.target_grams(
+        features, style_transfer.preprocess(style_rgb), style_layers, positions
     )
     return keras.ops.convert_to_numpy(content_out[content_layer]), grams
 
@@ -140,13 +141,13 @@ def main(argv=None):
         quick=QUICK,
     )
     config.check()
-    content_rgb = style_common.load_image(config.content, config.size)
-    style_rgb = style_common.load_image(config.style, config.size)
+    content_rgb = style_transfer.load_image(config.content, config.size)
+    style_rgb = style_transfer.load_image(config.style, config.size)
     if min(content_rgb.shape[:2]) < 16 or min(style_rgb.shape[:2]) < 16:
         raise cli.UsageError("both images need at least 16 pixels on each side at --size")
     engine.set_seed(config.seed)
     layers = list(dict.fromkeys((*STYLE_LAYERS, CONTENT_LAYER)))
-    features = style_common.build_features(layers, config.pooling, config.weights, config.seed)
+    features = style_transfer.build_features(layers, config.pooling, config.weights, config.seed)
     out = Path(config.out or "runs/neural_style")
     h, w = content_rgb.shape[:2]
     print(
@@ -156,9 +157,9 @@ def main(argv=None):
     )
     content_features, grams = prepare(features, content_rgb, style_rgb)
     if config.init == "content":
-        start = style_common.preprocess(content_rgb)
+        start = style_transfer.preprocess(content_rgb)
     else:
-        start = style_common.noise_image((h, w), config.seed)
+        start = style_transfer.noise_image((h, w), config.seed)
     image = keras.Variable(start[None], name="image")
     loss_fn, state = build_loss(
         features,
@@ -169,13 +170,13 @@ def main(argv=None):
         style_weight=config.style_weight,
         tv_weight=config.tv_weight,
     )
-    style_common.run(
+    style_transfer.run(
         loss_fn, image, state, config, out, title=f"neural style ({config.optimizer})", terms=TERMS
     )
-    result = style_common.deprocess(keras.ops.convert_to_numpy(image))
-    style_resized = style_common.load_image(config.style, (h, w))
+    result = style_transfer.deprocess(keras.ops.convert_to_numpy(image))
+    style_resized = style_transfer.load_image(config.style, (h, w))
     row = np.concatenate([content_rgb, style_resized, result.astype("float32")], axis=1)
-    style_common.save_image(out / "comparison.png", row)
+    style_transfer.save_image(out / "comparison.png", row)
     return 0
 
 

@@ -52,12 +52,11 @@ summary.json.
 import dataclasses
 import sys
 
-from recipes import cli, translation
+from recipes.common import cli, translation
 
 keras = cli.lazy_import("keras")
 
 SECTION = "A 7.8"
-ATTENTIONS = ("bahdanau", "luong-dot", "luong-general", "luong-concat")
 
 
 @dataclasses.dataclass
@@ -65,7 +64,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "dates", "dates (generated here) or spa-eng (download)", choices=translation.TASKS
     )
-    attention: str = cli.option("bahdanau", "attention and decoder", choices=ATTENTIONS)
+    attention: str = cli.option("bahdanau", "attention and decoder", choices=translation.ATTENTIONS)
     epochs: int = cli.option(2, "passes over the training pairs")
     batch_size: int = cli.option(128, "pairs per step")
     train_size: int = cli.option(20_000, "training pairs")
@@ -94,11 +93,15 @@ QUICK = {
 }
 
 
-load_model = translation.load_model  # a saved model.keras, decodable on any backend
+def load_model(path):
+    """A saved model.keras (vocabularies included), decodable on any backend."""
+    from recipes.common import nmt_models
+
+    return nmt_models.load_model(path)
 
 
 def build_model(config, task):
-    from recipes.nmt_models import AttentionNMT
+    from recipes.common.nmt_models import AttentionNMT
 
     model = AttentionNMT(
         task.source_vocab.tokens,

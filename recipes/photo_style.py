@@ -51,7 +51,7 @@ Outputs (under --out, default runs/photo_style): result.png, masks.png (content 
 by side, one colour per class: the authors' 9 colours for up to 9 classes), snapshots/
 snapshot_XXXX.png, losses.png (the total and every weighted term per step, log scale), summary.json
 (the terms before and after, seconds per step, the class colours and sizes). Images, VGG features,
-the eq. 13 TV loss, the optimisers and the outputs come from recipes/style_common.py.
+the eq. 13 TV loss, the optimisers and the outputs come from recipes/common/style_transfer.py.
 
     python -m recipes.photo_style                           # china (content) in flower's style
     python -m recipes.photo_style --content in.png --style tar.png \\
@@ -66,8 +66,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine, style_common
-from recipes.style_common import CONTENT_LAYER, STYLE_LAYERS
+from recipes import engine
+from recipes.common import cli, style_transfer
+from recipes.common.style_transfer import CONTENT_LAYER, STYLE_LAYERS
 
 keras = cli.lazy_import("keras")
 
@@ -92,7 +93,7 @@ TERMS = ("content", "style", "tv", "photo")
 
 
 @dataclasses.dataclass
-class Config(style_common.StyleConfig):
+class Config(style_transfer.StyleConfig):
     content: str = cli.option("china", "content image: a path, or 'china' / 'flower' (embedded)")
     style: str = cli.option("flower", "style image: a path, or 'china' / 'flower' (embedded)")
     content_mask: str = cli.option(None, "segmentation of the content image (one colour per class)")
@@ -333,14 +334,14 @@ class PhotoStyle:
     def __init__(self, config, content_rgb, style_rgb, content_masks, style_masks):
         ops = keras.ops
         self.config = config
-        self.features = style_common.build_features(
+        self.features = style_transfer.build_features(
             (*STYLE_LAYERS, CONTENT_LAYER),
             weights=config.weights,
             seed=config.seed,
             pool_padding="same",
         )
-        content_x = style_common.preprocess(content_rgb)[None]
-        style_x = style_common.preprocess(style_rgb)[None]
+        content_x = style_transfer.preprocess(content_rgb)[None]
+        style_x = style_transfer.preprocess(style_rgb)[None]
         c_masks = propagate_masks(content_masks, STYLE_LAYERS)
         s_masks = propagate_masks(style_masks, STYLE_LAYERS)
         present = (content_masks.sum(axis=(1, 2)) > 0) & (style_masks.sum(axis=(1, 2)) > 0)
@@ -378,7 +379,7 @@ class PhotoStyle:
         return {
             "content": config.content_weight * mse,
             "style": config.style_weight * style,
-            "tv": config.tv_weight * style_common.total_variation_loss(image),
+            "tv": config.tv_weight * style_transfer.total_variation_loss(image),
             "photo": config.photo_weight * photorealism_loss(image, targets["laplacian"]),
         }
 
@@ -435,11 +436,11 @@ def main(argv=None):
     )
     engine.set_seed(config.seed)
     out = Path(config.out or "runs/photo_style")
-    content_rgb = style_common.load_image(config.content, config.size)
-    style_rgb = style_common.load_image(config.style, config.size)
+    content_rgb = style_transfer.load_image(config.content, config.size)
+    style_rgb = style_transfer.load_image(config.style, config.size)
     content_masks, style_masks, colours = load_masks(config, content_rgb, style_rgb)
     out.mkdir(parents=True, exist_ok=True)
-    style_common.save_image(
+    style_transfer.save_image(
         out / "masks.png",
         side_by_side(mask_picture(content_masks, colours), mask_picture(style_masks, colours)),
     )
@@ -449,7 +450,7 @@ def main(argv=None):
         f"Deep photo style transfer {h}x{w}, {len(content_masks)} classes, {config.optimizer}, "
         f"backend {engine.backend()}; matting Laplacian in {problem.laplacian_seconds:.2f} s"
     )
-    style_common.run(
+    style_transfer.run(
         problem.loss,
         problem.image,
         [problem.features],

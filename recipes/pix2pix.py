@@ -94,7 +94,8 @@ import numpy as np
 
 import datasets
 from datasets.remote import DatasetUnavailable
-from recipes import cli, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -619,7 +620,7 @@ def load_pairs(config):
 def pair_batches(inputs, targets, config, epoch, flip):
     """Shuffled full batches of [-1, 1] floats; pairs mirrored at random when `flip`."""
     rng = np.random.default_rng([config.seed, epoch, 1])
-    for x, y in gan_common.shuffled_batches((inputs, targets), config.batch_size, config.seed, epoch):
+    for x, y in gan_training.shuffled_batches((inputs, targets), config.batch_size, config.seed, epoch):
         x, y = _as_float(x), _as_float(y)
         if flip:
             mirror = rng.random(len(x)) < 0.5
@@ -628,7 +629,7 @@ def pair_batches(inputs, targets, config, epoch, flip):
 
 
 def triptychs(inputs, outputs, targets):
-    """Rows of (input, output, target) in [0, 1], for `gan_common.save_grid(..., cols=3)`."""
+    """Rows of (input, output, target) in [0, 1], for `gan_training.save_grid(..., cols=3)`."""
     rows = np.stack([_as_float(inputs), _as_float(outputs), _as_float(targets)], axis=1)
     return (rows.reshape(-1, *rows.shape[2:]) + 1.0) / 2.0
 
@@ -696,7 +697,7 @@ def main(argv=None):
         l1 = mean_l1(outputs, y_test)
         print(f"  held-out L1 {l1:.4f} (input copy {summary['l1_baseline']:.4f})")
         grid = triptychs(x_test[shown], outputs[shown], y_test[shown])
-        gan_common.save_grid(grid, out / "samples" / f"epoch-{epoch:03d}.png", cols=3)
+        gan_training.save_grid(grid, out / "samples" / f"epoch-{epoch:03d}.png", cols=3)
         return {"l1_heldout": l1}
 
     history = loop.fit(
@@ -708,11 +709,11 @@ def main(argv=None):
     )
     outputs = gan.translate(x_test)
     scale = max(1, 192 // config.image_size)
-    gan_common.save_grid(
+    gan_training.save_grid(
         triptychs(x_test[shown], outputs[shown], y_test[shown]), out / "triptychs.png", scale, cols=3
     )
     if history:
-        gan_common.plot_history(
+        gan_training.plot_history(
             history,
             out / "losses.png",
             "Pix2Pix losses",

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine, style_common
+from recipes import engine
+from recipes.common import cli, style_transfer
 
 keras = cli.lazy_import("keras")
 
@@ -39,7 +40,7 @@ TERMS = ("texture", "norm", "tv")
 
 
 @dataclasses.dataclass
-class Config(style_common.StyleConfig):
+class Config(style_transfer.StyleConfig):
     texture: str = cli.option("flower", "texture image: a path, or an embedded photo (china, flower)")
     pooling: str = cli.option("avg", "VGG19 pooling: avg (the paper's) or max", choices=("avg", "max"))
     texture_weight: float = cli.option(1.0, "w_t, weight of the Gram-matrix loss")
@@ -66,14 +67,14 @@ def build_loss(
         out = features(image)
         texture = 0.0
         for name in layers:
-            positions, channels = style_common.layer_size(out[name])
-            gram = style_common.gram_matrix(out[name])
-            texture += style_common.style_loss(gram, targets[name], positions, channels)
+            positions, channels = style_transfer.layer_size(out[name])
+            gram = style_transfer.gram_matrix(out[name])
+            texture += style_transfer.style_loss(gram, targets[name], positions, channels)
         texture = texture / len(layers)
         terms = {
             "texture": texture_weight * texture,
             "norm": norm_weight * ops.sum(ops.square(image)),
-            "tv": tv_weight * style_common.total_variation_loss(image),
+            "tv": tv_weight * style_transfer.total_variation_loss(image),
         }
         return terms["texture"] + terms["norm"] + terms["tv"], terms
 
@@ -89,19 +90,19 @@ def main(argv=None):
         quick=QUICK,
     )
     config.check()
-    texture_rgb = style_common.load_image(config.texture, config.size)
+    texture_rgb = style_transfer.load_image(config.texture, config.size)
     if min(texture_rgb.shape[:2]) < 16:
         raise cli.UsageError("the texture needs at least 16 pixels on each side at --size")
     engine.set_seed(config.seed)
-    features = style_common.build_features(TEXTURE_LAYERS, config.pooling, config.weights, config.seed)
+    features = style_transfer.build_features(TEXTURE_LAYERS, config.pooling, config.weights, config.seed)
     out = Path(config.out or "runs/texture_synthesis")
     h, w = texture_rgb.shape[:2]
     print(
         f"Texture synthesis: {config.texture} ({h}x{w}), VGG19 {config.weights} weights, "
         f"{config.pooling} pooling, {config.optimizer}, backend {engine.backend()}"
     )
-    grams = style_common.target_grams(features, style_common.preprocess(texture_rgb), TEXTURE_LAYERS)
-    image = keras.Variable(style_common.noise_image((h, w), config.seed)[None], name="image")
+    grams = style_transfer.target_grams(features, style_transfer.preprocess(texture_rgb), TEXTURE_LAYERS)
+    image = keras.Variable(style_transfer.noise_image((h, w), config.seed)[None], name="image")
     loss_fn, state = build_loss(
         features,
         image,
@@ -110,11 +111,11 @@ def main(argv=None):
         norm_weight=config.norm_weight,
         tv_weight=config.tv_weight,
     )
-    style_common.run(
+    style_transfer.run(
         loss_fn, image, state, config, out, title=f"texture synthesis ({config.optimizer})", terms=TERMS
     )
-    result = style_common.deprocess(keras.ops.convert_to_numpy(image)).astype("float32")
-    style_common.save_image(out / "comparison.png", np.concatenate([texture_rgb, result], axis=1))
+    result = style_transfer.deprocess(keras.ops.convert_to_numpy(image)).astype("float32")
+    style_transfer.save_image(out / "comparison.png", np.concatenate([texture_rgb, result], axis=1))
     return 0
 
 

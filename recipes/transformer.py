@@ -35,7 +35,7 @@ model.keras, summary.json under --out (default runs/transformer).
 import dataclasses
 import sys
 
-from recipes import cli, translation
+from recipes.common import cli, translation
 
 keras = cli.lazy_import("keras")
 
@@ -75,11 +75,15 @@ QUICK = {
 }
 
 
-load_model = translation.load_model  # a saved model.keras, decodable on any backend
+def load_model(path):
+    """A saved model.keras (vocabularies included), decodable on any backend."""
+    from recipes.common import nmt_models
+
+    return nmt_models.load_model(path)
 
 
 def build_model(config, task):
-    from recipes.nmt_models import TransformerNMT
+    from recipes.common.nmt_models import TransformerNMT
 
     model = TransformerNMT(
         task.source_vocab.tokens,

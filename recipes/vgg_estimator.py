@@ -51,8 +51,9 @@ import numpy as np
 
 import datasets
 from datasets import remote
-from recipes import cli, engine
-from recipes.estimator import (
+from recipes import engine
+from recipes.common import cli
+from recipes.common.estimator import (
     Estimator,
     EstimatorSpec,
     LoggingHook,

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli
+from recipes.common import cli
 
 SECTION = "A 9.6"
 LOG_2 = math.log(2)  # 0.6931471805599453, the JS divergence of distributions with disjoint supports

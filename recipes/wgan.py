@@ -50,7 +50,7 @@ Outputs (under --out, default runs/wgan, or runs/wgan_gp with --penalty gp): sam
 epoch), metrics.csv, tensorboard/, checkpoints/, generator.keras and critic.keras (plain Keras
 layers: `keras.saving.load_model(path)` without this project's code), summary.json (FID before and
 after, the numbers of critic and generator updates). Sample quality is the Frechet distance in the
-digit classifier's features (recipes/quality.py); lower is better.
+digit classifier's features (recipes/common/quality.py); lower is better.
 
     python -m recipes.wgan                         # weight clipping, embedded digits
     python -m recipes.wgan --penalty gp            # WGAN-GP
@@ -68,7 +68,8 @@ from pathlib import Path
 import numpy as np
 
 import datasets
-from recipes import cli, engine, gan_common
+from recipes import engine
+from recipes.common import cli, gan_training
 
 keras = cli.lazy_import("keras")
 
@@ -82,7 +83,7 @@ DEFAULT_STEPS_PER_EPOCH = {"clip": 100, "gp": 50}
 
 
 @dataclasses.dataclass
-class Config(gan_common.ImageGANConfig):
+class Config(gan_training.ImageGANConfig):
     epochs: int = cli.option(16, "number of epochs (of --steps-per-epoch generator updates)")
     dataset: str = cli.option(
         "digits", "data set to train on", choices=("digits", "mnist", "fashion_mnist")
@@ -527,12 +528,12 @@ def main(argv=None):
         f"generator update, backend {engine.backend()}"
     )
 
-    from recipes import quality
+    from recipes.common import quality
 
-    z_fixed = gan_common.fixed_noise(config.seed, 64, config.latent_dim)
-    z_eval = gan_common.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
+    z_fixed = gan_training.fixed_noise(config.seed, 64, config.latent_dim)
+    z_eval = gan_training.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
     loss_keys = ("c_loss", "g_loss") + (("penalty",) if config.penalty == "gp" else ())
-    summary = gan_common.train_image_gan(
+    summary = gan_training.train_image_gan(
         gan,
         config,
         out,

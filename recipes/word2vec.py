@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import cli, engine, rnn_lm
+from recipes import engine
+from recipes.common import cli, text
 
 keras = cli.lazy_import("keras")
 
@@ -69,7 +70,7 @@ class Config(cli.RunConfig):
     min_count: int = cli.option(5, "drop words seen fewer times in the training text")
     sample: float = cli.option(1e-3, "subsampling threshold t of frequent words (0: keep all)")
     learning_rate: float = cli.option(3e-3, "Adam learning rate")
-    probes: str = cli.option(rnn_lm.PROBES, "comma-separated words whose nearest words are printed")
+    probes: str = cli.option(text.PROBES, "comma-separated words whose nearest words are printed")
     neighbours: int = cli.option(6, "nearest words shown per probe")
 
 
@@ -299,9 +300,9 @@ def main(argv=None):
     engine.set_seed(config.seed)
 
     sentences = [
-        [t for t in s if t != "."] for s in rnn_lm.load_sentences(config.dataset, config.data_dir)
+        [t for t in s if t != "."] for s in text.load_sentences(config.dataset, config.data_dir)
     ]
-    train_sents, heldout_sents = rnn_lm.split_heldout(sentences)
+    train_sents, heldout_sents = text.split_heldout(sentences)
     vocab, counts = build_vocab(train_sents, config.min_count)
     if len(vocab) < config.negatives + 2:
         raise cli.UsageError(f"only {len(vocab) - 1} words occur {config.min_count} times or more")
@@ -325,15 +326,13 @@ def main(argv=None):
             mode, config, train_ids, heldout_ids, counts, verbose, out / f"{mode}_metrics.csv"
         )
         vectors = keras.ops.convert_to_numpy(model.get_layer("input_vectors").embeddings)
-        nearest += rnn_lm.nearest_lines(
+        nearest += text.nearest_lines(
             f"{mode} input vectors, nearest by cosine:", vectors, vocab, probes, config.neighbours
         )
-        result["nearest"] = {
-            p: rnn_lm.nearest_words(vectors, vocab, p, config.neighbours) for p in probes
-        }
+        result["nearest"] = {p: text.nearest_words(vectors, vocab, p, config.neighbours) for p in probes}
         write_vectors(out / f"vectors-{mode}.txt", vocab, vectors)
         if mode == modes[-1]:
-            rnn_lm.plot_embeddings(
+            text.plot_embeddings(
                 out / "embeddings.png",
                 vectors,
                 vocab,

@@ -11,6 +11,7 @@ import pytest
 from recipes import engine
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
 BACKEND = keras.backend.backend()
 
 # JAX compiles every eager operation per shape; a disk cache shared by the test process and the

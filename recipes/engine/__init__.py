@@ -177,7 +177,7 @@ def function(fn, state, *, jit=True):
 
 
 def __getattr__(name):
-    if name in ("Loop", "save_checkpoint", "load_checkpoint", "latest_checkpoint"):
+    if name in ("Loop", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_metrics"):
         from recipes.engine import loop
 
         return getattr(loop, name)

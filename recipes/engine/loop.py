@@ -110,6 +110,18 @@ class _EventWriter:
             self.writer.close()
 
 
+def read_metrics(path):
+    """The rows of a metrics.csv as {name: float} dicts ([] when there is no file yet).
+
+    Metrics logged only on some epochs (a quality score) are empty in the others and left out.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
 class Loop:
     """Runs epochs of a step function and keeps everything needed to stop and resume.
 
@@ -155,11 +167,7 @@ class Loop:
         return self.out_dir / "metrics.csv"
 
     def _read_metrics(self):
-        if not self.metrics_path.exists():
-            return []
-        with open(self.metrics_path, newline="") as f:
-            # Metrics logged only on some epochs (a quality score) are empty in the others.
-            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return read_metrics(self.metrics_path)
 
     def _write_metrics(self):
         fields = list(dict.fromkeys(key for row in self.history for key in row))

@@ -1,0 +1,301 @@
+"""The translation models of `nmt_attention` and `transformer`, registered for `.keras` saving.
+
+They live apart from the recipes so that `python -m recipes.nmt_attention --help` stays free of Keras;
+import this module (or call the recipes' `load_model`) before `keras.saving.load_model`.
+Both implement the decoding interface of `recipes.translation`: `encode(source) -> (memory,
+states)` and `decode_step(token, states, memory) -> (logits, states, weights)`.
+"""
+
+import keras
+
+from layers import (
+    BahdanauAttention,
+    LuongAttention,
+    Maxout,
+    PositionalEncoding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
+from recipes.common.translation import ATTENTIONS
+
+
+class _TranslationModel(keras.Model):
+    """What both models keep in their config: the vocabularies, the tokenizer and the fixed lengths,
+    so that a reloaded model translates text on its own (`recipes.translation.vocabularies`)."""
+
+    def __init__(
+        self, source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.source_vocabulary, self.target_vocabulary = list(source_vocabulary), list(target_vocabulary)
+        self.tokenizer = tokenizer
+        self.source_length, self.target_length = source_length, target_length
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            source_vocabulary=self.source_vocabulary,
+            target_vocabulary=self.target_vocabulary,
+            tokenizer=self.tokenizer,
+            source_length=self.source_length,
+            target_length=self.target_length,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class AttentionNMT(_TranslationModel):
+    """Bidirectional GRU encoder + attention GRU decoder; call([source, decoder_input]) -> logits.
+
+    `source_vocabulary`/`target_vocabulary` (token lists) and the tokenizer travel in the config, so
+    a reloaded model translates text on its own (`translator`).
+    """
+
+    def __init__(
+        self,
+        source_vocabulary,
+        target_vocabulary,
+        tokenizer="characters",
+        source_length=32,
+        target_length=12,
+        attention="bahdanau",
+        embedding=32,
+        units=64,
+        attention_units=64,
+        maxout_units=64,
+        **kwargs,
+    ):
+        super().__init__(
+            source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+        )
+        if attention not in ATTENTIONS:
+            raise ValueError(f"AttentionNMT: attention must be one of {ATTENTIONS}; got {attention!r}")
+        self.attention_name, self.embedding_size, self.units = attention, embedding, units
+        self.attention_units, self.maxout_units = attention_units, maxout_units
+        L = keras.layers
+        n_source, n_target = len(self.source_vocabulary), len(self.target_vocabulary)
+        self.source_embedding = L.Embedding(n_source, embedding, mask_zero=True, name="source_embedding")
+        self.forward_gru = L.GRU(units, return_sequences=True, return_state=True, name="forward_gru")
+        self.backward_gru = L.GRU(
+            units, return_sequences=True, return_state=True, go_backwards=True, name="backward_gru"
+        )
+        self.target_embedding = L.Embedding(n_target, embedding, name="target_embedding")
+        bahdanau = attention == "bahdanau"
+        self.decoder_units = units if bahdanau else 2 * units
+        self.initial_state = L.Dense(self.decoder_units, activation="tanh", name="initial_state")  # W_s
+        self.cell = L.GRUCell(self.decoder_units, reset_after=False, name="decoder_gru")
+        if bahdanau:
+            self.attention = BahdanauAttention(attention_units, name="attention")
+            self.readout = Maxout(maxout_units, pieces=2, name="maxout")  # U_o, V_o, C_o, b_o
+        else:
+            score = attention.split("-")[1]
+            units_arg = attention_units if score == "concat" else None
+            self.attention = LuongAttention(score, units=units_arg, name="attention")
+            self.readout = L.Dense(self.decoder_units, "tanh", use_bias=False, name="attentional")  # W_c
+        self.logits = L.Dense(n_target, name="logits")  # W_o, b_w
+
+    def build(self, input_shape=None):
+        batch, e, h, d = None, self.embedding_size, self.units, self.decoder_units
+        self.source_embedding.build((batch, self.source_length))
+        self.forward_gru.build((batch, self.source_length, e))
+        self.backward_gru.build((batch, self.source_length, e))
+        self.target_embedding.build((batch, self.target_length))
+        self.initial_state.build((batch, h))
+        if self.attention_name == "bahdanau":
+            self.attention.build((batch, d), (batch, self.source_length, 2 * h))
+            self.cell.build((batch, e + 2 * h))
+            self.readout.build((batch, d + e + 2 * h))
+            self.logits.build((batch, self.maxout_units))
+        else:
+            self.cell.build((batch, e + d))
+            self.attention.build((batch, d), (batch, self.source_length, 2 * h))
+            self.readout.build((batch, 2 * h + d))
+            self.logits.build((batch, d))
+        self.built = True
+
+    def encode(self, source, training=False):
+        """source ids (B, S) -> memory [annotations (B, S, 2N_h), mask, projected keys], states."""
+        ops = keras.ops
+        mask = ops.not_equal(source, 0)
+        x = self.source_embedding(source)
+        forward, _ = self.forward_gru(x, mask=mask, training=training)
+        backward, backward_last = self.backward_gru(x, mask=mask, training=training)
+        annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)
+        state = self.initial_state(backward_last)  # <-h_1: the backward GRU ends at position 1
+        states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]
+        # The keys' share of the scores (h_j U_a + b_a for Bahdanau), once for every decoder step.
+        return [annotations, mask, self.attention.project_keys(annotations)], states
+
+    def _step(self, embedded, states, memory, training=False):
+        ops = keras.ops
+        annotations, mask, keys = memory
+        if self.attention_name == "bahdanau":
+            (previous,) = states
+            context, weights = self.attention(previous, annotations, mask=mask, projected_keys=keys)
+            state, _ = self.cell(ops.concatenate([embedded, context], -1), [previous], training=training)
+            readout = self.readout(ops.concatenate([previous, embedded, context], -1))
+            return self.logits(readout), [state], weights
+        previous, attentional = states
+        state, _ = self.cell(ops.concatenate([embedded, attentional], -1), [previous], training=training)
+        context, weights = self.attention(state, annotations, mask=mask, projected_keys=keys)
+        attentional = self.readout(ops.concatenate([context, state], -1))
+        return self.logits(attentional), [state, attentional], weights
+
+    def decode_step(self, token, states, memory):
+        """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S))."""
+        return self._step(self.target_embedding(token), states, memory)
+
+    def call(self, inputs, training=False):
+        source, decoder_input = inputs
+        memory, states = self.encode(source, training=training)
+        embedded = self.target_embedding(decoder_input)
+        logits = []
+        for t in range(decoder_input.shape[1]):  # teacher forcing, unrolled over the fixed length
+            step_logits, states, _ = self._step(embedded[:, t], states, memory, training=training)
+            logits.append(step_logits)
+        return keras.ops.stack(logits, axis=1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            attention=self.attention_name,
+            embedding=self.embedding_size,
+            units=self.units,
+            attention_units=self.attention_units,
+            maxout_units=self.maxout_units,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class TransformerNMT(_TranslationModel):
+    """Transformer encoder-decoder (Vaswani et al. 2017) from `layers`; call([source, decoder_input]).
+
+    Token embeddings times sqrt(d_model) plus sinusoidal positions, `layers` post-norm encoder and
+    decoder blocks (the decoder's self-attention causal), a Dense to the target vocabulary. For
+    decoding, the state is the fixed-length buffer of the tokens fed so far and the position to fill:
+    every step writes the previous token at its position, runs the decoder over the whole buffer
+    (the causal mask keeps later, still empty positions out of earlier ones) and reads the logits at
+    that position, so a compiled step sees one shape from the first token to the last.
+    """
+
+    def __init__(
+        self,
+        source_vocabulary,
+        target_vocabulary,
+        tokenizer="characters",
+        source_length=32,
+        target_length=12,
+        d_model=64,
+        num_heads=4,
+        ff_dim=128,
+        layers=2,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
+        )
+        self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
+        self.num_layers, self.dropout, self.seed = layers, dropout, seed
+        L = keras.layers
+        self.source_embedding = L.Embedding(
+            len(self.source_vocabulary), d_model, name="source_embedding"
+        )
+        self.target_embedding = L.Embedding(
+            len(self.target_vocabulary), d_model, name="target_embedding"
+        )
+        self.positions = PositionalEncoding(name="positions")
+        block_args = dict(num_heads=num_heads, ff_dim=ff_dim, dropout=dropout)
+        self.encoder_blocks = [
+            TransformerEncoderBlock(
+                **block_args, seed=None if seed is None else seed + 10 * i, name=f"encoder_{i}"
+            )
+            for i in range(layers)
+        ]
+        self.decoder_blocks = [
+            TransformerDecoderBlock(
+                **block_args, seed=None if seed is None else seed + 10 * i + 5, name=f"decoder_{i}"
+            )
+            for i in range(layers)
+        ]
+        self.logits = L.Dense(len(self.target_vocabulary), name="logits")
+
+    def build(self, input_shape=None):
+        source = (None, self.source_length, self.d_model)
+        target = (None, self.target_length, self.d_model)
+        self.source_embedding.build((None, self.source_length))
+        self.target_embedding.build((None, self.target_length))
+        self.positions.build(source)
+        for block in self.encoder_blocks:
+            block.build(source)
+        for block in self.decoder_blocks:
+            block.build(target, source)
+        self.logits.build(target)
+        self.built = True
+
+    def _embed(self, embedding, ids):
+        return self.positions(embedding(ids) * keras.ops.sqrt(float(self.d_model)))
+
+    def encode(self, source, training=False):
+        """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
+        ops = keras.ops
+        mask = ops.not_equal(source, 0)
+        x = self._embed(self.source_embedding, source)
+        for block in self.encoder_blocks:
+            x = block(x, mask=mask, training=training)
+        batch = ops.shape(source)[0]
+        buffer = ops.zeros((batch, self.target_length), "int32")
+        position = ops.zeros((batch,), "int32")
+        return [x, mask], [buffer, position]
+
+    def _decode(self, decoder_input, memory, training=False):
+        outputs, mask = memory
+        y = self._embed(self.target_embedding, decoder_input)
+        weights = None
+        for block in self.decoder_blocks:
+            y, weights = block(
+                y, outputs, encoder_outputs_mask=mask, return_attention_scores=True, training=training
+            )
+        return self.logits(y), weights
+
+    def decode_step(self, token, states, memory):
+        """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S)).
+
+        The weights are the last decoder block's encoder-decoder attention, averaged over heads.
+        """
+        ops = keras.ops
+        buffer, position = states
+        here = ops.equal(
+            ops.expand_dims(ops.arange(self.target_length, dtype="int32"), 0), position[:, None]
+        )
+        buffer = ops.where(here, ops.cast(token, "int32")[:, None], buffer)
+        logits, weights = self._decode(buffer, memory)
+        pick = ops.cast(here, logits.dtype)[..., None]  # (B, T, 1): the row at `position`
+        step_logits = ops.sum(logits * pick, axis=1)
+        step_weights = ops.sum(ops.mean(weights, axis=1) * pick, axis=1)
+        return step_logits, [buffer, position + 1], step_weights
+
+    def call(self, inputs, training=False):
+        source, decoder_input = inputs
+        memory, _ = self.encode(source, training=training)
+        return self._decode(decoder_input, memory, training=training)[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            d_model=self.d_model,
+            num_heads=self.num_heads,
+            ff_dim=self.ff_dim,
+            layers=self.num_layers,
+            dropout=self.dropout,
+            seed=self.seed,
+        )
+        return config
+
+
+def load_model(path):
+    """A `model.keras` saved by `nmt_attention` or `transformer` (vocabularies included), on any
+    backend; importing this module registers both model classes."""
+    return keras.saving.load_model(path)

@@ -1,0 +1,283 @@
+"""The engine on the current backend: gradients, compiled steps, checkpoints, the training loop."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from recipes import engine
+from recipes.engine import loop as engine_loop
+from tests.conftest import BACKEND
+
+X = np.array([0.5, -1.0, 2.0], dtype="float32")
+W = np.array([1.5, 0.25, -0.75], dtype="float32")
+
+
+def numpy(values):
+    return [ops.convert_to_numpy(v) for v in values]
+
+
+def test_value_and_grad_matches_analytic_gradients():
+    w = keras.Variable(W)
+    unused = keras.Variable(np.ones(2, "float32"))
+
+    def f(x):  # sum(w^2 x) + sum(x^3)
+        return ops.sum(w * w * x) + ops.sum(x**3)
+
+    value, (dw, dx, du) = engine.value_and_grad(f, [w, X, unused])
+    assert float(value) == pytest.approx(np.sum(W**2 * X) + np.sum(X**3), rel=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(dw), 2 * W * X, rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(dx), W**2 + 3 * X**2, rtol=1e-6)
+    np.testing.assert_array_equal(ops.convert_to_numpy(du), [0.0, 0.0])
+
+
+def test_value_and_grad_with_aux_through_a_layer():
+    layer = keras.layers.Dense(2, use_bias=True)
+    layer.build((None, 3))
+    kernel = np.arange(6, dtype="float32").reshape(3, 2) / 10
+    layer.set_weights([kernel, np.array([0.1, -0.2], "float32")])
+    x = X[None]
+
+    def f():
+        y = layer(x)
+        return ops.sum(y**2), y
+
+    (value, y), (dk, db) = engine.value_and_grad(f, layer.trainable_variables, has_aux=True)
+    expected_y = x @ kernel + [0.1, -0.2]
+    np.testing.assert_allclose(ops.convert_to_numpy(y), expected_y, rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(dk), x.T @ (2 * expected_y), rtol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(db), 2 * expected_y[0], rtol=1e-5)
+
+
+def test_nested_value_and_grad_analytic():
+    # Inner: g(x) = sum(w x^2), dg/dx = 2 w x. Outer: P(w) = sum((2 w x)^2), dP/dw = 8 w x^2.
+    w = keras.Variable(W)
+
+    def penalty():
+        _, (grad_x,) = engine.value_and_grad(lambda x: ops.sum(w * x * x), [X])
+        return ops.sum(grad_x**2)
+
+    value, (dw,) = engine.value_and_grad(penalty, [w])
+    assert float(value) == pytest.approx(np.sum((2 * W * X) ** 2), rel=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(dw), 8 * W * X**2, rtol=1e-5)
+
+
+def critic_penalty_numpy(kernel, v, x):
+    """||d/dx v . tanh(x K)||^2 averaged over rows of x, in float64 NumPy."""
+    h = np.tanh(x @ kernel)
+    grad_x = ((1 - h**2) * v) @ kernel.T
+    return np.mean(np.sum(grad_x**2, axis=1))
+
+
+def test_nested_gradient_penalty_matches_finite_differences():
+    """The WGAN-GP pattern: differentiate a critic's input-gradient norm w.r.t. its weights."""
+    rng = np.random.default_rng(0)
+    kernel0 = rng.standard_normal((3, 4)).astype("float32") * 0.7
+    v0 = rng.standard_normal(4).astype("float32")
+    x = rng.standard_normal((5, 3)).astype("float32")
+    critic = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", use_bias=False),
+            keras.layers.Dense(1, use_bias=False),
+        ]
+    )
+    critic.set_weights([kernel0, v0[:, None]])
+
+    def penalty():
+        _, (grad_x,) = engine.value_and_grad(lambda inputs: ops.sum(critic(inputs)), [x])
+        return ops.mean(ops.sum(grad_x**2, axis=1))
+
+    value, (dk, dv) = engine.value_and_grad(penalty, critic.trainable_variables)
+    k64, v64, x64 = (a.astype("float64") for a in (kernel0, v0, x))
+    assert float(value) == pytest.approx(critic_penalty_numpy(k64, v64, x64), rel=1e-5)
+
+    eps = 1e-6
+    for analytic, param, name in [(dk, k64, "kernel"), (dv, v64, "v")]:
+        numeric = np.zeros_like(param)
+        for index in np.ndindex(param.shape):
+            step = np.zeros_like(param)
+            step[index] = eps
+            args = {"kernel": k64, "v": v64}
+            plus = critic_penalty_numpy(**{**args, name: param + step}, x=x64)
+            minus = critic_penalty_numpy(**{**args, name: param - step}, x=x64)
+            numeric[index] = (plus - minus) / (2 * eps)
+        analytic = ops.convert_to_numpy(analytic).reshape(param.shape)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-5)
+
+
+class TinyTrainer:
+    """Dense -> BatchNorm -> Dense regression with noise from a SeedGenerator, trained by SGD."""
+
+    def __init__(self, seed=0):
+        engine.set_seed(seed)
+        self.model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(8),
+                keras.layers.BatchNormalization(momentum=0.5),
+                keras.layers.ReLU(),
+                keras.layers.Dense(1),
+            ]
+        )
+        self.optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
+        self.optimizer.build(self.model.trainable_variables)
+        self.noise = keras.random.SeedGenerator(seed)
+        self.state = [self.model, self.optimizer, self.noise]
+
+    def step(self, x, y, noise=None):
+        if noise is None:
+            noise = keras.random.normal(ops.shape(x), stddev=0.1, seed=self.noise)
+
+        def loss_fn():
+            return ops.mean(ops.square(ops.subtract(self.model(ops.add(x, noise), training=True), y)))
+
+        loss, grads = engine.value_and_grad(loss_fn, self.model.trainable_variables)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        return {"loss": loss}
+
+
+def regression_data(seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    return x, (x @ [[1.0], [-2.0], [0.5], [0.0]]).astype("float32")
+
+
+def run_steps(jit, explicit_noise, steps=4):
+    trainer = TinyTrainer()
+    step = engine.function(trainer.step, trainer.state, jit=jit)
+    x, y = regression_data()
+    rng = np.random.default_rng(2)
+    losses = []
+    for _ in range(steps):
+        noise = rng.normal(scale=0.1, size=x.shape).astype("float32") if explicit_noise else None
+        losses.append(float(ops.convert_to_numpy(step(x, y, noise)["loss"])))
+    return losses, numpy(trainer.model.variables), numpy(trainer.optimizer.variables)
+
+
+@pytest.mark.parametrize("noise_source", ["numpy-noise", "seed-noise"])
+def test_compiled_step_equals_eager_step(noise_source):
+    explicit_noise = noise_source == "numpy-noise"
+    eager = run_steps(jit=False, explicit_noise=explicit_noise)
+    compiled = run_steps(jit=True, explicit_noise=explicit_noise)
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
+    for c, e in zip(compiled[1] + compiled[2], eager[1] + eager[2]):
+        np.testing.assert_allclose(c, e, rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_step_with_seed_noise_is_reproducible():
+    first, second = run_steps(jit=True, explicit_noise=False), run_steps(jit=True, explicit_noise=False)
+    np.testing.assert_array_equal(first[0], second[0])
+    assert len(set(first[0])) == len(first[0])  # The noise differs from step to step.
+    without_noise = run_steps(jit=True, explicit_noise=True)
+    assert first[0][1:] != without_noise[0][1:]
+
+
+def test_compiled_step_advances_batchnorm_statistics_and_seed_state():
+    trainer = TinyTrainer()
+    step = engine.function(trainer.step, trainer.state)
+    bn = trainer.model.layers[1]
+    before_mean = ops.convert_to_numpy(bn.moving_mean)
+    before_seed = ops.convert_to_numpy(trainer.noise.state)
+    before_iterations = int(ops.convert_to_numpy(trainer.optimizer.iterations))
+    x, y = regression_data()
+    step(x, y)
+    after_seed = ops.convert_to_numpy(trainer.noise.state)
+    assert not np.array_equal(after_seed, before_seed)
+    assert int(ops.convert_to_numpy(trainer.optimizer.iterations)) == before_iterations + 1
+    # moving_mean = 0.5 * old (zeros) + 0.5 * batch mean of the Dense outputs.
+    assert not np.allclose(ops.convert_to_numpy(bn.moving_mean), before_mean)
+    step(x, y)
+    assert not np.array_equal(ops.convert_to_numpy(trainer.noise.state), after_seed)
+    # Two steps draw two different noise samples, so the seed state moved twice.
+
+
+def test_compiled_batchnorm_statistics_equal_numpy():
+    trainer = TinyTrainer()
+    step = engine.function(trainer.step, trainer.state)
+    x, y = regression_data()
+    noise = np.zeros_like(x)
+    dense, bn = trainer.model.layers[:2]
+    kernel, bias = numpy(dense.trainable_variables)
+    step(x, y, noise)
+    expected = 0.5 * (x @ kernel + bias).mean(axis=0)  # momentum 0.5 from zeros
+    np.testing.assert_allclose(ops.convert_to_numpy(bn.moving_mean), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_step_rejects_state_it_was_not_given():
+    trainer = TinyTrainer()
+    step = engine.function(trainer.step, [trainer.model, trainer.optimizer])  # noise missing
+    x, y = regression_data()
+    if BACKEND == "jax":
+        # jax.jit would bake the seed in as a constant: every step the same "random" noise.
+        with pytest.raises(engine.EngineError, match="seed_generator"):
+            step(x, y)
+    else:
+        before = ops.convert_to_numpy(trainer.noise.state)
+        step(x, y)  # Variables are updated in place on TensorFlow and torch.
+        assert not np.array_equal(ops.convert_to_numpy(trainer.noise.state), before)
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    trainer = TinyTrainer()
+    groups = {"model": trainer.model.variables, "noise": [trainer.noise.state]}
+    path = tmp_path / "epoch-0001.npz"
+    engine.save_checkpoint(path, groups, {"epoch": 1})
+    saved = numpy(trainer.model.variables)
+    other = TinyTrainer(seed=5)
+    other_groups = {"model": other.model.variables, "noise": [other.noise.state]}
+    assert engine.load_checkpoint(path, other_groups)["epoch"] == 1
+    for a, b in zip(numpy(other.model.variables), saved):
+        np.testing.assert_array_equal(a, b)
+
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(engine.CheckpointError, match="corrupt or unreadable"):
+        engine.load_checkpoint(path, other_groups)
+    engine.save_checkpoint(path, {"model": trainer.model.variables[:2]}, {"epoch": 1})
+    with pytest.raises(engine.CheckpointError, match="does not match this model"):
+        engine.load_checkpoint(path, {"model": trainer.model.variables})
+
+
+def test_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = TinyTrainer()
+    x, y = regression_data()
+    train = engine.function(trainer.step, trainer.state)
+
+    def step(x, y, epoch):
+        losses = train(x, y)
+        return {"loss": losses["loss"] * (np.nan if epoch >= 3 else 1.0)}
+
+    loop = engine.Loop(tmp_path, {"model": trainer.model}, verbose=False)
+    with pytest.raises(engine.TrainingDiverged) as error:
+        loop.fit(step, lambda epoch: [(x, y, epoch)] * 2, epochs=5, steps_per_epoch=2)
+    message = str(error.value)
+    assert "loss became nan at epoch 3, step 1" in message
+    assert "epoch-0002.npz" in message
+    assert engine.latest_checkpoint(tmp_path / "checkpoints").name == "epoch-0002.npz"
+    assert [row["epoch"] for row in loop._read_metrics()] == [1, 2]
+    assert loop.epoch == 2
+
+
+def test_loop_writes_metrics_and_tensorboard_events(tmp_path):
+    trainer = TinyTrainer()
+    x, y = regression_data()
+    loop = engine.Loop(tmp_path, {"model": trainer.model, "noise": trainer.noise}, verbose=False)
+    history = loop.fit(
+        engine.function(trainer.step, trainer.state),
+        lambda epoch: [(x, y)] * 3,
+        epochs=2,
+        steps_per_epoch=3,
+        on_epoch_end=lambda epoch, logs: {"double": 2 * logs["loss"]},
+    )
+    rows = loop._read_metrics()
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[1]["double"] == pytest.approx(2 * rows[1]["loss"])
+    assert rows[1]["loss"] == pytest.approx(history[1]["loss"])
+    assert rows[1]["loss"] < rows[0]["loss"]
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 100
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch-0001.npz",
+        "epoch-0002.npz",
+    ]
+    assert engine_loop.latest_checkpoint(tmp_path / "checkpoints").name == "epoch-0002.npz"

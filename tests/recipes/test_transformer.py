@@ -1,0 +1,72 @@
+"""transformer (seeds/001 II.5.2, seeds/000 7.8.5): the default run reaches 99% exact match on 1,000
+held-out dates; causal decoding; beam width 1 = greedy; the saved model decodes identically."""
+
+import contextlib
+import io
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from recipes import engine, transformer
+from recipes.common import cli, translation
+from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("transformer")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert transformer.main(["--out", str(out)]) == 0
+    return out, json.loads((out / "summary.json").read_text()), heldout_rows(out)
+
+
+def test_default_run_reaches_99_percent_on_1000_held_out_dates(default_run):
+    out, summary, rows = default_run
+    assert len(rows) == 1000
+    exact = np.mean([r["output"] == r["target"] for r in rows])
+    assert exact == pytest.approx(summary["exact_match"]) and exact >= 0.99, summary["examples"]
+    assert summary["bleu"] >= 0.99
+    for name in ("attention.png", "loss.png", "metrics.csv", "model.keras"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_reloaded_model_decodes_identically_and_beam_one_is_greedy(default_run):
+    out, _, rows = default_run
+    check_reload_greedy_and_beam(out, rows[:256])
+
+
+def test_decoding_is_causal_and_the_step_equals_the_full_decoder():
+    from recipes.common.nmt_models import TransformerNMT
+
+    engine.set_seed(0)
+    vocab = translation.Vocabulary(list("0123456789-"))
+    model = TransformerNMT(vocab.tokens, vocab.tokens, "characters", 8, 6, 16, 2, 16, 1)
+    model.build()
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, 15, size=(3, 8)).astype("int32")
+    target = rng.integers(4, 15, size=(3, 6)).astype("int32")
+    changed = target.copy()
+    changed[:, 3:] = rng.integers(4, 15, size=(3, 3))
+    logits = keras.ops.convert_to_numpy(model([source, target]))
+    logits_changed = keras.ops.convert_to_numpy(model([source, changed]))
+    np.testing.assert_allclose(logits[:, :3], logits_changed[:, :3], atol=1e-5)  # future tokens unseen
+    assert np.abs(logits[:, 3:] - logits_changed[:, 3:]).max() > 1e-3
+    memory, states = model.encode(source)  # feeding the target token by token gives the same logits
+    for t in range(6):
+        step_logits, states, _ = model.decode_step(target[:, t], states, memory)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(step_logits), logits[:, t], atol=1e-4)
+
+
+def test_quick_run_with_beam_search_and_bad_arguments(tmp_path):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert transformer.main(["--quick", "--beam-width", "2", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["beam_width"] == 2 and "(beam 2)" in printed.getvalue()
+    with pytest.raises(cli.UsageError, match="multiple of --num-heads"):
+        transformer.main(["--d-model", "30", "--num-heads", "4", "--out", str(tmp_path)])
+    with pytest.raises(cli.UsageError, match="at least 1"):
+        transformer.main(["--layers", "0", "--out", str(tmp_path)])

@@ -1,0 +1,169 @@
+"""The dependency rule of the layout (README, "Architecture"), read from the source with `ast`.
+
+recipe -> recipes.common -> recipes.engine, layers, datasets: no recipe imports another recipe,
+shared code imports no recipe, layers and datasets import no recipe, no import cycles, and only
+recipes/engine/ imports tensorflow, torch or jax. Pure source analysis: it runs on one backend.
+"""
+
+import ast
+import sys
+
+import pytest
+
+from tests.conftest import BACKEND, ROOT
+
+pytestmark = pytest.mark.skipif(
+    BACKEND != "jax", reason="reads source files only: once, not once per backend"
+)
+PACKAGES = ("recipes", "layers", "datasets")
+BACKEND_MODULES = ("tensorflow", "torch", "jax", "jaxlib")
+
+
+def _module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources():
+    """{module name: path} of every module of the three packages."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[_module_name(path)] = path
+    return found
+
+
+SOURCES = _sources()
+
+
+def _imports(path):
+    """Absolute module names imported anywhere in a file (`from a import b` gives a.b if that is a
+    module, else a)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if f"{node.module}.{alias.name}" in SOURCES
+            )
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "lazy_import":
+            if node.args and isinstance(node.args[0], ast.Constant):
+                names.add(node.args[0].value)
+    return names
+
+
+def _recipe_of(module):
+    """The recipe a module belongs to (recipes.dcgan, recipes.pix2pix.model -> recipes.pix2pix), or
+    None for shared code and the packages outside recipes/."""
+    parts = module.split(".")
+    if parts[0] != "recipes" or len(parts) < 2 or parts[1] in ("common", "engine", "__main__"):
+        return None
+    return ".".join(parts[:2])
+
+
+def _internal(module):
+    """The module (or package) of ours that an import names, or None for third-party code."""
+    while module and module not in SOURCES:
+        module = module.rpartition(".")[0]
+    return module or None
+
+
+def _related(a, b):
+    """A package and its own submodules may import each other (re-exports, lazy helpers)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+GRAPH = {
+    name: {dep for dep in map(_internal, _imports(path)) if dep and not _related(dep, name)}
+    for name, path in SOURCES.items()
+}
+
+
+def test_the_layout_is_what_the_readme_says():
+    recipes_dir = ROOT / "recipes"
+    shared = {p.stem for p in recipes_dir.glob("*.py")} - {"__init__", "__main__"}
+    for name in shared:
+        assert "SECTION" in (recipes_dir / f"{name}.py").read_text(), (
+            f"recipes/{name}.py is not a recipe (no SECTION): shared code belongs in recipes/common/"
+        )
+    for package in recipes_dir.iterdir():
+        if package.is_dir() and package.name not in ("common", "engine", "__pycache__"):
+            assert (package / "__main__.py").exists(), f"recipes/{package.name}/ has no __main__.py"
+    assert not list((recipes_dir / "common").glob("__main__.py"))
+
+
+def test_no_recipe_imports_another_recipe():
+    offences = [
+        f"{name} imports {dep}"
+        for name, deps in GRAPH.items()
+        for dep in deps
+        if _recipe_of(dep) and _recipe_of(dep) != _recipe_of(name) and name != "recipes.__main__"
+    ]
+    assert not offences, offences
+
+
+def test_shared_code_layers_and_datasets_import_no_recipe():
+    offences = [
+        f"{name} imports {dep}"
+        for name, deps in GRAPH.items()
+        if _recipe_of(name) is None and name != "recipes.__main__"
+        for dep in deps
+        if _recipe_of(dep)
+    ]
+    assert not offences, offences
+    for name, deps in GRAPH.items():
+        if name.startswith(("layers", "datasets")):
+            assert not {d for d in deps if d.startswith("recipes")}, f"{name} imports {deps}"
+
+
+def test_no_import_cycles():
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for dep in GRAPH[node]:
+            if state.get(dep) == "open":
+                pytest.fail("import cycle: " + " -> ".join([*stack, node, dep]))
+            if dep not in state:
+                visit(dep, [*stack, node])
+        state[node] = "done"
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for node in GRAPH:
+        if node not in state:
+            visit(node, [])
+
+
+def test_only_the_engine_imports_a_backend():
+    offences = [
+        f"{name} imports {module}"
+        for name, path in SOURCES.items()
+        if not name.startswith("recipes.engine")
+        for module in _imports(path)
+        if module.split(".")[0] in BACKEND_MODULES
+    ]
+    assert not offences, offences
+
+
+def test_the_rule_is_checked_for_real():
+    # The graph sees the imports it must: a recipe -> common, common -> engine, a recipe -> layers.
+    assert "recipes.common.gan_training" in GRAPH["recipes.dcgan"]
+    assert "recipes.engine" in GRAPH["recipes.common.gan_training"]
+    assert _recipe_of("recipes.pix2pix.model") == "recipes.pix2pix"
+    assert _recipe_of("recipes.common.cli") is None
+
+
+def test_no_path_to_a_file_the_project_does_not_ship():
+    # One citation scheme ("A 9.7"); the notes' file names are not part of the project.
+    offences = [
+        str(path.relative_to(ROOT))
+        for path in [*ROOT.glob("*.md"), *SOURCES.values(), *(ROOT / "tests").rglob("*.py")]
+        if "seeds/00" in path.read_text() and path.name != "test_architecture.py"
+    ]
+    assert not offences, offences
