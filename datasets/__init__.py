@@ -2,13 +2,17 @@
 
 from datasets.digits import load_digits28
 from datasets.images import DATASETS, fit_images, load_images, to_float
+from datasets.pairs import load_buildings, load_facades, load_folder_pairs
 from datasets.remote import DatasetUnavailable
 
 __all__ = [
     "DATASETS",
     "DatasetUnavailable",
     "fit_images",
+    "load_buildings",
     "load_digits28",
+    "load_facades",
+    "load_folder_pairs",
     "load_images",
     "to_float",
 ]

@@ -17,7 +17,7 @@ from layers.cnn import (
     ResidualBlock,
     TransitionBlock,
 )
-from layers.conv import SubPixelConv2DTranspose
+from layers.conv import MatMulConv2DTranspose, SpaceToDepthConv2D, SubPixelConv2DTranspose
 from layers.core import Maxout, Sampling
 from layers.gan import ClipConstraint, ConcatLabel
 from layers.im2col import Im2ColConv2D, Im2ColMaxPool2D, col2im, im2col
@@ -43,6 +43,7 @@ __all__ = [
     "InceptionModule",
     "LocalResponseNormalization",
     "LuongAttention",
+    "MatMulConv2DTranspose",
     "Maxout",
     "MultiHeadAttention",
     "PatchGAN",
@@ -52,6 +53,7 @@ __all__ = [
     "ScaledDotProductAttention",
     "ScratchGRUCell",
     "ScratchLSTMCell",
+    "SpaceToDepthConv2D",
     "SubPixelConv2DTranspose",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",

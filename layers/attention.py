@@ -3,13 +3,27 @@ multi-head attention, written with `keras.ops` only.
 
 Conventions shared by every layer here:
 
+- one call convention, that of `keras.layers.MultiHeadAttention`: the same arguments, in the same
+  order, with the same names and meanings in all four layers,
+
+      call(query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+           attention_mask=None, return_attention_scores=..., training=None, use_causal_mask=False)
+
+  `key` defaults to `value`; `query_mask` `(batch, Tq)` and `value_mask` / `key_mask` `(batch, Tk)`
+  are padding masks that Keras fills from the inputs' own masks (e.g. `Embedding(mask_zero=True)`);
+  `attention_mask` allows single (query, key) pairs; `use_causal_mask` lets query t see keys <= t.
+  Bahdanau and Luong attention return the attention weights unless told not to (a decoder draws
+  them) and take one more argument, `projected_key` = `project_key(key)`, computed once by a
+  decoder that attends to the same keys at every step;
 - a mask is boolean, `True` where a position may be attended to;
 - masked keys get exactly zero weight (their scores are replaced by -1e9 before the softmax and the
-  weights are zeroed after it); a query whose keys are all masked gets all-zero weights and a zero
-  context, as `keras.layers.Softmax` does;
+  weights are zeroed after it); a query whose keys are all masked (a masked query, too) gets
+  all-zero weights and a zero context, as `keras.layers.Softmax` does;
 - bad input shapes raise `ValueError` naming the layer and the expected shape.
 """
 
+import functools
+import inspect
 import math
 
 import keras
@@ -64,87 +78,145 @@ def _check_equal(layer, what, a, b, detail):
         raise ValueError(f"{type(layer).__name__}: {what} must match ({detail}); received {a} and {b}.")
 
 
-class _QueryKeysAttention(keras.layers.Layer):
-    """Shared plumbing of the RNN-style attentions: call(query, keys, values=None, mask=None).
+def _padding_mask(layer, argument, mask, expected):
+    """A boolean `(batch, T)` padding mask; another rank raises."""
+    if len(mask.shape) != 2:
+        _fail(layer, argument, expected, _shape(mask))
+    return ops.cast(mask, "bool")
 
-    Subclasses implement `_build_scores(query_dim, key_dim)`, `project_keys(keys)` (the part of the
-    score that depends on the keys only) and `_scores(query, projected_keys)`, which maps query
-    (B, Tq, Dq) and projected keys (B, Tk, ...) to scores (B, Tq, Tk). A decoder that attends to the
-    same keys at every step can project them once and pass `projected_keys=` to each call.
+
+def _combined_mask(layer, rank, query_mask, value_mask, key_mask, attention_mask):
+    """The padding masks and `attention_mask` as one boolean mask broadcastable to the scores
+    `(batch, ..., Tq, Tk)` of `rank` axes, or None when there is none.
+
+    Args:
+        query_mask: `(batch, Tq)`, masks rows; value_mask, key_mask: `(batch, Tk)`, mask columns.
+        attention_mask: `(batch, [..., Tq,] Tk)`; missing axes are inserted after the batch axis.
+    """
+    masks = []
+    if query_mask is not None:
+        rows = ops.expand_dims(_padding_mask(layer, "query_mask", query_mask, "(batch, Tq)"), -1)
+        masks.append(_expand_to_rank(rows, rank))  # (B, 1, ..., Tq, 1)
+    for argument, padding in (("value_mask", value_mask), ("key_mask", key_mask)):
+        if padding is not None:
+            columns = ops.expand_dims(_padding_mask(layer, argument, padding, "(batch, Tk)"), -2)
+            masks.append(_expand_to_rank(columns, rank))  # (B, 1, ..., 1, Tk)
+    if attention_mask is not None:
+        if len(attention_mask.shape) > rank:
+            expected = "broadcastable to (batch, ..., Tq, Tk)"
+            _fail(layer, "attention_mask", expected, _shape(attention_mask))
+        masks.append(_expand_to_rank(ops.cast(attention_mask, "bool"), rank))
+    return functools.reduce(ops.logical_and, masks) if masks else None
+
+
+def _with_causal_mask(mask, scores):
+    """`mask` and the causal mask of `scores` (..., Tq, Tk): query t keeps keys <= t."""
+    causal = _causal_mask(ops.shape(scores)[-2], ops.shape(scores)[-1])
+    return causal if mask is None else ops.logical_and(mask, causal)
+
+
+def _call_arguments(layer, args, kwargs):
+    """The arguments of `layer.call(*args, **kwargs)` by name, defaults included."""
+    bound = inspect.signature(layer.call).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+class _AlignmentAttention(keras.layers.Layer):
+    """Shared plumbing of Bahdanau and Luong attention, for a query (one, or one per step):
+
+    1. scores (B, Tq, Tk) of the query against every key, by weights of the layer's own;
+    2. the masks combined, a softmax over the keys that gives masked keys exactly zero weight;
+    3. the context: the weighted sum of the values.
+
+    Subclasses implement `_build_scores(query_dim, key_dim)`, `project_key(key)` (the part of the
+    score that depends on the key only) and `_scores(query, projected_key)`, which maps query
+    (B, Tq, Dq) and projected key (B, Tk, ...) to scores (B, Tq, Tk).
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def _validate(self, query_shape, keys_shape, values_shape=None):
-        query_shape, keys_shape, values_shape = map(_shape, (query_shape, keys_shape, values_shape))
+    def _validate(self, query_shape, value_shape, key_shape=None):
+        """The three shapes, checked; the key's is the value's when there is no key."""
+        query_shape, value_shape, key_shape = map(_shape, (query_shape, value_shape, key_shape))
         _check_rank(self, "query", query_shape, (2, 3), "(batch, query_dim) or (batch, Tq, query_dim)")
-        _check_rank(self, "keys", keys_shape, (3,), "(batch, Tk, key_dim)")
-        _check_rank(self, "values", values_shape, (3,), "(batch, Tk, value_dim)")
+        _check_rank(self, "value", value_shape, (3,), "(batch, Tk, value_dim)")
+        _check_rank(self, "key", key_shape, (3,), "(batch, Tk, key_dim)")
         _check_equal(
             self,
             "batch sizes",
             query_shape[0],
-            keys_shape[0],
-            "query (batch, ...) and keys (batch, Tk, key_dim)",
+            value_shape[0],
+            "query (batch, ...) and value (batch, Tk, value_dim)",
         )
-        if values_shape is not None:
-            _check_equal(
-                self,
-                "lengths",
-                keys_shape[1],
-                values_shape[1],
-                "keys (batch, Tk, key_dim), values (batch, Tk, value_dim)",
-            )
-            _check_equal(
-                self,
-                "batch sizes",
-                keys_shape[0],
-                values_shape[0],
-                "keys (batch, Tk, key_dim), values (batch, Tk, value_dim)",
-            )
-        return query_shape, keys_shape, values_shape
+        if key_shape is None:
+            return query_shape, value_shape, value_shape
+        detail = "key (batch, Tk, key_dim), value (batch, Tk, value_dim)"
+        _check_equal(self, "lengths", key_shape[1], value_shape[1], detail)
+        _check_equal(self, "batch sizes", key_shape[0], value_shape[0], detail)
+        return query_shape, value_shape, key_shape
 
-    def build(self, query_shape, keys_shape, values_shape=None):
-        query_shape, keys_shape, _ = self._validate(query_shape, keys_shape, values_shape)
-        if query_shape[-1] is None or keys_shape[-1] is None:
+    def build(self, query_shape, value_shape, key_shape=None):
+        query_shape, _, key_shape = self._validate(query_shape, value_shape, key_shape)
+        if query_shape[-1] is None or key_shape[-1] is None:
             raise ValueError(
-                f"{type(self).__name__}: the last axes of `query` and `keys` must be known; "
-                f"received shapes {query_shape} and {keys_shape}."
+                f"{type(self).__name__}: the last axes of `query` and `key` must be known; "
+                f"received shapes {query_shape} and {key_shape}."
             )
-        self._build_scores(query_shape[-1], keys_shape[-1])
+        self._build_scores(query_shape[-1], key_shape[-1])
 
-    def project_keys(self, keys):
-        """The keys' share of the scores, (B, Tk, ...): computed once, reusable for every query."""
-        return keys
+    def project_key(self, key):
+        """The key's share of the scores, (B, Tk, ...): computed once, reusable for every query."""
+        return key
 
-    def call(self, query, keys, values=None, mask=None, keys_mask=None, projected_keys=None):
-        self._validate(query.shape, keys.shape, None if values is None else values.shape)
-        values = keys if values is None else values
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=True,
+        training=None,
+        use_causal_mask=False,
+        projected_key=None,
+    ):
+        self._validate(query.shape, value.shape, None if key is None else key.shape)
+        if key is None:
+            key, key_mask = value, None
         single_query = len(query.shape) == 2
-        if single_query:
+        if single_query:  # one decoder step: (B, Dq) -> (B, 1, Dq), its masks alike
             query = ops.expand_dims(query, 1)
-        if projected_keys is None:
-            projected_keys = self.project_keys(keys)
-        scores = self._scores(query, projected_keys)  # (B, Tq, Tk)
-        mask = keys_mask if mask is None else mask
-        if mask is not None:
-            if len(mask.shape) != 2:
-                _fail(self, "mask", "(batch, Tk)", _shape(mask))
-            mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # (B, 1, Tk)
+            query_mask = None if query_mask is None else ops.expand_dims(query_mask, 1)
+            attention_mask = None if attention_mask is None else ops.expand_dims(attention_mask, 1)
+        if projected_key is None:
+            projected_key = self.project_key(key)
+        scores = self._scores(query, projected_key)  # (B, Tq, Tk)
+        mask = _combined_mask(self, 3, query_mask, value_mask, key_mask, attention_mask)
+        if use_causal_mask:
+            mask = _with_causal_mask(mask, scores)
         weights = _masked_softmax(scores, mask)
-        context = ops.matmul(weights, ops.cast(values, weights.dtype))
+        context = ops.matmul(weights, ops.cast(value, weights.dtype))  # (B, Tq, value_dim)
         if single_query:
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
+        return (context, weights) if return_attention_scores else context
+
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        query_shape, value_shape, key_shape = self._validate(query_shape, value_shape, key_shape)
+        context = (*query_shape[:-1], value_shape[-1])
+        weights = (*query_shape[:-1], key_shape[1])
         return context, weights
 
-    def compute_output_shape(self, query_shape, keys_shape, values_shape=None):
-        query_shape, keys_shape, values_shape = self._validate(query_shape, keys_shape, values_shape)
-        values_shape = keys_shape if values_shape is None else values_shape
-        context = (*query_shape[:-1], values_shape[-1])
-        weights = (*query_shape[:-1], keys_shape[1])
-        return context, weights
+    def compute_output_spec(self, *args, **kwargs):
+        arguments = _call_arguments(self, args, kwargs)
+        query, value, key = (arguments[name] for name in ("query", "value", "key"))
+        shapes = self.compute_output_shape(query.shape, value.shape, _shape(key))
+        context, weights = (keras.KerasTensor(s, dtype=self.compute_dtype) for s in shapes)
+        return (context, weights) if arguments["return_attention_scores"] else context
 
     def compute_mask(self, inputs, previous_mask):
         # The keys' mask is consumed here; the outputs are indexed by query, not by key.
@@ -152,14 +224,14 @@ class _QueryKeysAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="layers")
-class BahdanauAttention(_QueryKeysAttention):
-    """Additive attention of Bahdanau, Cho and Bengio (2014), section 7.8 of the notes.
+class BahdanauAttention(_AlignmentAttention):
+    """Additive attention of Bahdanau, Cho and Bengio (2014), A 7.8.2.
 
     For a query `s` (the decoder state) and keys `h_j` (the encoder annotations):
 
         e_j     = v_a^T tanh(s W_q + h_j U_a + b_a)
         alpha   = softmax(e)              (masked keys get exactly zero weight)
-        context = sum_j alpha_j values_j  (values default to the keys)
+        context = sum_j alpha_j value_j   (the key defaults to the value)
 
     Parameters, named as in the notes' table (`N_a = units`, `2 N_h` the key size):
     `query_kernel` W_q `(query_dim, units)`, `key_kernel` U_a `(key_dim, units)`,
@@ -169,18 +241,23 @@ class BahdanauAttention(_QueryKeysAttention):
         units: N_a, the size of the alignment layer.
         kernel_initializer, bias_initializer: for W_q, U_a, v_a and for b_a.
 
-    Call arguments:
-        query: `(batch, query_dim)` or `(batch, Tq, query_dim)`.
-        keys: `(batch, Tk, key_dim)`.
-        values: optional `(batch, Tk, value_dim)`; defaults to `keys`.
-        mask: optional boolean `(batch, Tk)`, True for real (unpadded) keys.
-        keys_mask: filled by Keras from the keys' own mask (e.g. `Embedding(mask_zero=True)`);
-            `mask` wins when both are given.
-        projected_keys: optional `project_keys(keys)` = h_j U_a + b_a `(batch, Tk, units)`,
+    Call arguments (the convention of this module, `keras.layers.MultiHeadAttention`'s):
+        query: `(batch, query_dim)` (one decoder step) or `(batch, Tq, query_dim)`.
+        value: `(batch, Tk, value_dim)`.
+        key: optional `(batch, Tk, key_dim)`; defaults to `value`.
+        query_mask: optional boolean `(batch, [Tq])`; a masked query gets zero weights.
+        value_mask, key_mask: optional boolean `(batch, Tk)`, True for real (unpadded) keys; Keras
+            fills them (and `query_mask`) from the inputs' own masks.
+        attention_mask: optional boolean `(batch, [Tq,] Tk)`, True where attending is allowed.
+        return_attention_scores: True (the default here): also return the weights.
+        training: unused (no dropout); part of the shared convention.
+        use_causal_mask: if True, query `t` attends only to keys `<= t`.
+        projected_key: optional `project_key(key)` = h_j U_a + b_a `(batch, Tk, units)`,
             computed once by a decoder that attends to the same keys at every step.
 
     Returns:
-        `(context, attention_weights)`: `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`.
+        `(context, attention_weights)`: `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`; only
+        the context with `return_attention_scores=False`.
 
     Example:
 
@@ -205,13 +282,13 @@ class BahdanauAttention(_QueryKeysAttention):
         self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
         self.score_vector = self.add_weight((self.units,), init, name="score_vector")
 
-    def project_keys(self, keys):
-        return ops.matmul(keys, self.key_kernel) + self.bias  # h_j U_a + b_a: (B, Tk, units)
+    def project_key(self, key):
+        return ops.matmul(key, self.key_kernel) + self.bias  # h_j U_a + b_a: (B, Tk, units)
 
-    def _scores(self, query, projected_keys):
+    def _scores(self, query, projected_key):
         projected_query = ops.matmul(query, self.query_kernel)  # (B, Tq, units)
-        hidden = ops.tanh(ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_keys, 1))
-        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)
+        hidden = ops.tanh(ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_key, 1))
+        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)  # (B, Tq, Tk)
 
     def get_config(self):
         config = super().get_config()
@@ -226,8 +303,8 @@ class BahdanauAttention(_QueryKeysAttention):
 
 
 @keras.saving.register_keras_serializable(package="layers")
-class LuongAttention(_QueryKeysAttention):
-    """Multiplicative attention of Luong, Pham and Manning (2015), section 7.8 of the notes.
+class LuongAttention(_AlignmentAttention):
+    """Multiplicative attention of Luong, Pham and Manning (2015), A 7.8.3.
 
     Three scores of a query `s` against a key `h_j`:
 
@@ -237,7 +314,7 @@ class LuongAttention(_QueryKeysAttention):
                                                     `score_vector` v_a `(units,)`
 
     then `alpha = softmax(score)` over the keys (masked keys get exactly zero weight) and
-    `context = sum_j alpha_j values_j`. `"dot"` equals `keras.layers.Attention()`; `"general"` is a
+    `context = sum_j alpha_j value_j`. `"dot"` equals `keras.layers.Attention()`; `"general"` is a
     bias-free Dense on the keys followed by `"dot"` (so W_a = I gives `"dot"`); `"concat"` is
     Bahdanau's additive score without the bias b_a.
 
@@ -246,8 +323,8 @@ class LuongAttention(_QueryKeysAttention):
         units: size of the hidden layer of `"concat"` (required there, unused otherwise).
         kernel_initializer: for W_a and v_a.
 
-    Call arguments and returns: as `BahdanauAttention` (`projected_keys` = `project_keys(keys)`:
-    the keys, W_a h_j, or the keys' half of the concat layer): `(context, attention_weights)` of
+    Call arguments and returns: as `BahdanauAttention` (`projected_key` = `project_key(key)`:
+    the key, W_a h_j, or the key's half of the concat layer): `(context, attention_weights)` of
     shapes `(batch, [Tq,] value_dim)` and `(batch, [Tq,] Tk)`.
 
     Example:
@@ -274,15 +351,15 @@ class LuongAttention(_QueryKeysAttention):
         self.units = units
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-    def _validate(self, query_shape, keys_shape, values_shape=None):
-        shapes = super()._validate(query_shape, keys_shape, values_shape)
+    def _validate(self, query_shape, value_shape, key_shape=None):
+        shapes = super()._validate(query_shape, value_shape, key_shape)
         if self.score == "dot":
             _check_equal(
                 self,
                 "feature sizes",
                 shapes[0][-1],
-                shapes[1][-1],
-                "score='dot' needs query (batch, [Tq,] d) and keys (batch, Tk, d)",
+                shapes[2][-1],
+                "score='dot' needs query (batch, [Tq,] d) and key (batch, Tk, d)",
             )
         return shapes
 
@@ -296,20 +373,20 @@ class LuongAttention(_QueryKeysAttention):
             self.score_vector = self.add_weight((self.units,), init, name="score_vector")
         self._query_dim = query_dim
 
-    def project_keys(self, keys):
+    def project_key(self, key):
         if self.score == "general":
-            return ops.matmul(keys, self.kernel)  # W_a h_j: (B, Tk, query_dim)
+            return ops.matmul(key, self.kernel)  # W_a h_j: (B, Tk, query_dim)
         if self.score == "concat":
             # W_a [s; h] = s W_s + h W_h, with W_a split row-wise: here h W_h, (B, Tk, units).
-            return ops.matmul(keys, self.concat_kernel[self._query_dim :])
-        return keys
+            return ops.matmul(key, self.concat_kernel[self._query_dim :])
+        return key
 
-    def _scores(self, query, projected_keys):
+    def _scores(self, query, projected_key):
         if self.score in ("dot", "general"):
-            return ops.matmul(query, ops.swapaxes(projected_keys, 1, 2))
-        query_part = ops.matmul(query, self.concat_kernel[: self._query_dim])
-        hidden = ops.tanh(ops.expand_dims(query_part, 2) + ops.expand_dims(projected_keys, 1))
-        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)
+            return ops.matmul(query, ops.swapaxes(projected_key, 1, 2))  # (B, Tq, Tk)
+        query_part = ops.matmul(query, self.concat_kernel[: self._query_dim])  # s W_s: (B, Tq, units)
+        hidden = ops.tanh(ops.expand_dims(query_part, 2) + ops.expand_dims(projected_key, 1))
+        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)  # (B, Tq, Tk)
 
     def get_config(self):
         config = super().get_config()
@@ -337,16 +414,17 @@ class ScaledDotProductAttention(keras.layers.Layer):
         dropout: dropout rate on the attention weights.
         seed: seed of the layer's `keras.random.SeedGenerator`.
 
-    Call arguments:
-        query: `(batch, ..., Tq, d_k)`; key: `(batch, ..., Tk, d_k)`; value: `(batch, ..., Tk, d_v)`
-            (any number of middle axes, e.g. heads).
-        key_mask: optional boolean padding mask `(batch, Tk)`, True for real keys.
+    Call arguments (the convention of this module, `keras.layers.MultiHeadAttention`'s):
+        query: `(batch, ..., Tq, d_k)`; value: `(batch, ..., Tk, d_v)`; key: optional
+            `(batch, ..., Tk, d_k)`, defaults to `value` (any number of middle axes, e.g. heads).
+        query_mask: optional boolean `(batch, Tq)`; a masked query gets zero weights.
+        value_mask, key_mask: optional boolean padding masks `(batch, Tk)`, True for real keys.
         attention_mask: optional boolean mask broadcastable to `(batch, ..., Tq, Tk)`; missing axes
             are inserted after the batch axis.
-        use_causal_mask: if True, query `t` attends only to keys `<= t`.
         return_attention_scores: if True, also return the weights `(batch, ..., Tq, Tk)`
             (before dropout).
         training: whether dropout is active.
+        use_causal_mask: if True, query `t` attends only to keys `<= t`.
 
     Returns:
         `(batch, ..., Tq, d_v)`, or `(output, weights)`.
@@ -355,7 +433,7 @@ class ScaledDotProductAttention(keras.layers.Layer):
 
     >>> attention = ScaledDotProductAttention()
     >>> x = np.random.rand(2, 5, 8)
-    >>> attention(x, x, x, use_causal_mask=True).shape
+    >>> attention(x, x, use_causal_mask=True).shape
     (2, 5, 8)
     """
 
@@ -370,16 +448,18 @@ class ScaledDotProductAttention(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
         self.supports_masking = True
 
-    def _validate(self, query_shape, key_shape, value_shape):
-        query_shape, key_shape, value_shape = map(_shape, (query_shape, key_shape, value_shape))
+    def _validate(self, query_shape, value_shape, key_shape=None):
+        """The three shapes, checked; the key's is the value's when there is no key."""
+        query_shape, value_shape, key_shape = map(_shape, (query_shape, value_shape, key_shape))
+        key_shape = value_shape if key_shape is None else key_shape
         expected = "(batch, ..., T, d)"
-        for name, shape in (("query", query_shape), ("key", key_shape), ("value", value_shape)):
+        for name, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) < 3:
                 _fail(self, name, expected, shape)
-        if not len(query_shape) == len(key_shape) == len(value_shape):
+        if not len(query_shape) == len(value_shape) == len(key_shape):
             raise ValueError(
-                f"ScaledDotProductAttention: `query`, `key` and `value` must have the same rank "
-                f"{expected}; received shapes {query_shape}, {key_shape} and {value_shape}."
+                f"ScaledDotProductAttention: `query`, `value` and `key` must have the same rank "
+                f"{expected}; received shapes {query_shape}, {value_shape} and {key_shape}."
             )
         _check_equal(
             self,
@@ -395,62 +475,52 @@ class ScaledDotProductAttention(keras.layers.Layer):
             value_shape[-2],
             "key (batch, ..., Tk, d_k), value (batch, ..., Tk, d_v)",
         )
-        return query_shape, key_shape, value_shape
+        return query_shape, value_shape, key_shape
 
-    def build(self, query_shape, key_shape, value_shape):
-        self._validate(query_shape, key_shape, value_shape)
+    def build(self, query_shape, value_shape, key_shape=None):
+        self._validate(query_shape, value_shape, key_shape)
 
     def call(
         self,
         query,
-        key,
         value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
         key_mask=None,
         attention_mask=None,
-        use_causal_mask=False,
         return_attention_scores=False,
         training=None,
+        use_causal_mask=False,
     ):
-        query_shape, _, _ = self._validate(query.shape, key.shape, value.shape)
-        rank = len(query_shape)
+        query_shape, _, _ = self._validate(query.shape, value.shape, None if key is None else key.shape)
+        if key is None:
+            key, key_mask = value, None
         query = ops.multiply(query, ops.cast(1.0 / math.sqrt(query_shape[-1]), query.dtype))
         scores = ops.matmul(query, ops.swapaxes(key, -1, -2))  # (B, ..., Tq, Tk)
-        mask = None
-        if key_mask is not None:
-            if len(key_mask.shape) != 2:
-                _fail(self, "key_mask", "(batch, Tk)", _shape(key_mask))
-            mask = _expand_to_rank(ops.cast(key_mask, "bool"), rank)
-        if attention_mask is not None:
-            if len(attention_mask.shape) > rank:
-                _fail(
-                    self,
-                    "attention_mask",
-                    "broadcastable to (batch, ..., Tq, Tk)",
-                    _shape(attention_mask),
-                )
-            extra = _expand_to_rank(ops.cast(attention_mask, "bool"), rank)
-            mask = extra if mask is None else ops.logical_and(mask, extra)
+        rank = len(query_shape)
+        mask = _combined_mask(self, rank, query_mask, value_mask, key_mask, attention_mask)
         if use_causal_mask:
-            causal = _causal_mask(ops.shape(scores)[-2], ops.shape(scores)[-1])
-            mask = causal if mask is None else ops.logical_and(mask, causal)
+            mask = _with_causal_mask(mask, scores)
         weights = _masked_softmax(scores, mask)
         attended = weights
         if training and self.dropout > 0:
             attended = keras.random.dropout(weights, self.dropout, seed=self.seed_generator)
-        output = ops.matmul(attended, ops.cast(value, attended.dtype))
+        output = ops.matmul(attended, ops.cast(value, attended.dtype))  # (B, ..., Tq, d_v)
         return (output, weights) if return_attention_scores else output
 
-    def compute_output_shape(self, query_shape, key_shape, value_shape):
-        query_shape, key_shape, value_shape = self._validate(query_shape, key_shape, value_shape)
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        query_shape, value_shape, _ = self._validate(query_shape, value_shape, key_shape)
         return (*query_shape[:-1], value_shape[-1])
 
-    def compute_output_spec(self, query, key, value, return_attention_scores=False, **kwargs):
-        output = keras.KerasTensor(
-            self.compute_output_shape(query.shape, key.shape, value.shape), dtype=self.compute_dtype
-        )
-        if not return_attention_scores:
+    def compute_output_spec(self, *args, **kwargs):
+        arguments = _call_arguments(self, args, kwargs)
+        query, value, key = (arguments[name] for name in ("query", "value", "key"))
+        shape = self.compute_output_shape(query.shape, value.shape, _shape(key))
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if not arguments["return_attention_scores"]:
             return output
-        weights_shape = (*query.shape[:-1], key.shape[-2])
+        weights_shape = (*query.shape[:-1], value.shape[-2])
         return output, keras.KerasTensor(weights_shape, dtype=self.compute_dtype)
 
     def get_config(self):
@@ -482,15 +552,15 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_initializer, bias_initializer: for the kernels and the biases.
         seed: seed of the dropout `SeedGenerator`.
 
-    Call arguments:
+    Call arguments (the convention of this module, `keras.layers.MultiHeadAttention`'s):
         query: `(batch, Tq, Dq)`; value: `(batch, Tv, Dv)`; key: optional `(batch, Tv, Dk)`
             (defaults to `value`).
         query_mask, value_mask, key_mask: optional boolean `(batch, T)` padding masks (filled
             by Keras from the inputs' own masks); a masked query row gets zero weights.
         attention_mask: optional boolean `(batch, Tq, Tv)`, True where attending is allowed.
-        use_causal_mask: if True, query `t` attends only to positions `<= t`.
         return_attention_scores: if True, also return the weights `(batch, H, Tq, Tv)`.
         training: whether dropout is active.
+        use_causal_mask: if True, query `t` attends only to positions `<= t`.
 
     Returns:
         `(batch, Tq, D_out)`, or `(output, weights)`.
@@ -584,8 +654,8 @@ class MultiHeadAttention(keras.layers.Layer):
             self.output_bias = self.add_weight((output_dim,), bias, name="output_bias")
         self.attention.build(
             (query_shape[0], heads, query_shape[1], self.key_dim),
-            (key_shape[0], heads, key_shape[1], self.key_dim),
             (value_shape[0], heads, value_shape[1], self.value_dim),
+            (key_shape[0], heads, key_shape[1], self.key_dim),
         )
 
     def _project(self, x, name):
@@ -611,30 +681,20 @@ class MultiHeadAttention(keras.layers.Layer):
         self._validate(query.shape, value.shape, None if key is None else key.shape)
         if key is None:
             key, key_mask = value, None
-        mask = None  # (B, Tq, Tv)
-        if query_mask is not None:
-            mask = ops.expand_dims(ops.cast(query_mask, "bool"), -1)
-        for padding in (value_mask, key_mask):
-            if padding is not None:
-                padding = ops.expand_dims(ops.cast(padding, "bool"), -2)
-                mask = padding if mask is None else ops.logical_and(mask, padding)
-        if attention_mask is not None:
-            if len(attention_mask.shape) != 3:
-                _fail(self, "attention_mask", "(batch, Tq, Tv)", _shape(attention_mask))
-            attention_mask = ops.cast(attention_mask, "bool")
-            mask = attention_mask if mask is None else ops.logical_and(mask, attention_mask)
-        if mask is not None:
-            mask = ops.expand_dims(mask, 1)  # One mask for every head.
+        if attention_mask is not None and len(attention_mask.shape) != 3:
+            _fail(self, "attention_mask", "(batch, Tq, Tv)", _shape(attention_mask))
+        # One mask for every head: (B, 1, Tq, Tv), or None.
+        mask = _combined_mask(self, 4, query_mask, value_mask, key_mask, attention_mask)
         heads, weights = self.attention(
-            self._project(query, "query"),
-            self._project(key, "key"),
-            self._project(value, "value"),
+            query=self._project(query, "query"),  # (B, H, Tq, key_dim)
+            value=self._project(value, "value"),  # (B, H, Tv, value_dim)
+            key=self._project(key, "key"),  # (B, H, Tv, key_dim)
             attention_mask=mask,
-            use_causal_mask=use_causal_mask,
             return_attention_scores=True,
             training=training,
+            use_causal_mask=use_causal_mask,
         )
-        output = ops.einsum("bhtv,hvd->btd", heads, self.output_kernel)
+        output = ops.einsum("bhtv,hvd->btd", heads, self.output_kernel)  # (B, Tq, D_out)
         if self.use_bias:
             output = output + self.output_bias
         return (output, weights) if return_attention_scores else output
@@ -643,10 +703,12 @@ class MultiHeadAttention(keras.layers.Layer):
         query_shape, _, _ = self._validate(query_shape, value_shape, key_shape)
         return (*query_shape[:-1], self._output_dim or query_shape[-1])
 
-    def compute_output_spec(self, query, value, key=None, return_attention_scores=False, **kwargs):
-        shape = self.compute_output_shape(query.shape, value.shape, None if key is None else key.shape)
+    def compute_output_spec(self, *args, **kwargs):
+        arguments = _call_arguments(self, args, kwargs)
+        query, value, key = (arguments[name] for name in ("query", "value", "key"))
+        shape = self.compute_output_shape(query.shape, value.shape, _shape(key))
         output = keras.KerasTensor(shape, dtype=self.compute_dtype)
-        if not return_attention_scores:
+        if not arguments["return_attention_scores"]:
             return output
         weights_shape = (query.shape[0], self.num_heads, query.shape[1], value.shape[1])
         return output, keras.KerasTensor(weights_shape, dtype=self.compute_dtype)

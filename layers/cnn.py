@@ -2,12 +2,12 @@
 inception module, ResNet's basic and bottleneck blocks, DenseNet's dense and transition blocks and
 SqueezeNet's fire module.
 
-Section 3.3 of seeds/001 (LeNet, AlexNet, GoogLeNet, ResNet), section 5 of seeds/003 (modern CNNs:
-AlexNet, GoogLeNet, ResNet, DenseNet) and section 6.4 of seeds/000 (SqueezeNet). The notes name the
-blocks; their structure and constants come from the papers: Krizhevsky et al. 2012 (LRN), Szegedy
-et al. 2014 (inception), He et al. 2015 (residual blocks), Huang et al. 2016 (dense blocks) and
-Iandola et al. 2016 (fire module). All take and return channels-last image batches
-`(batch, height, width, channels)`; the blocks with batch normalisation take `training=`.
+B 3.3 (LeNet, AlexNet, GoogLeNet, ResNet), D 5 (modern CNNs: AlexNet, GoogLeNet, ResNet, DenseNet)
+and A 6.4 (SqueezeNet). The notes name the blocks; their structure and constants come from the
+papers: Krizhevsky et al. 2012 (LRN), Szegedy et al. 2014 (inception), He et al. 2015 (residual
+blocks), Huang et al. 2016 (dense blocks) and Iandola et al. 2016 (fire module). All take and
+return channels-last image batches `(batch, height, width, channels)`; the blocks with batch
+normalisation take `training=`.
 """
 
 import keras
@@ -24,6 +24,13 @@ def _regularizer(regularizer):
 
 def _serialize_regularizer(regularizer):
     return None if regularizer is None else keras.regularizers.serialize(regularizer)
+
+
+def _divide(side, by, ceil=False):
+    """A spatial side after a stride or pooling of `by` (None stays None: an unknown side)."""
+    if side is None:
+        return None
+    return -(-side // by) if ceil else side // by
 
 
 def _check_images(layer, shape, expected, channels=None):
@@ -196,7 +203,10 @@ class InceptionModule(_ConvBlock):
             raise ValueError(f"InceptionModule: every filter count must be >= 1, got {self.filters}")
         self.use_bias = bool(use_bias)
         f1, f3r, f3, f5r, f5, fp = self.filters
-        conv = lambda f, size, name: self._conv(f, size, name, activation="relu", use_bias=use_bias)  # noqa: E731
+
+        def conv(filters, size, name):
+            return self._conv(filters, size, name, activation="relu", use_bias=use_bias)
+
         self.branch_1x1 = conv(f1, 1, "branch_1x1")
         self.reduce_3x3 = conv(f3r, 1, "reduce_3x3")
         self.branch_3x3 = conv(f3, 3, "branch_3x3")
@@ -360,8 +370,8 @@ class ResidualBlock(_ConvBlock):
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = self._check(input_shape)
-        side = lambda n: None if n is None else -(-n // self.strides)  # noqa: E731
-        return (b, side(h), side(w), self.out_channels)
+        stride = self.strides
+        return (b, _divide(h, stride, ceil=True), _divide(w, stride, ceil=True), self.out_channels)
 
     def get_config(self):
         return {
@@ -529,8 +539,7 @@ class TransitionBlock(_ConvBlock):
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = self._check(input_shape)
-        half = lambda n: None if n is None else n // 2  # noqa: E731
-        return (b, half(h), half(w), self.filters)
+        return (b, _divide(h, 2), _divide(w, 2), self.filters)
 
     def get_config(self):
         return {
@@ -543,7 +552,7 @@ class TransitionBlock(_ConvBlock):
 
 @keras.saving.register_keras_serializable(package="layers")
 class FireModule(_ConvBlock):
-    """SqueezeNet's fire module (Iandola et al. 2016, 3.2; figure 22 of seeds/000 6.4).
+    """SqueezeNet's fire module (Iandola et al. 2016, 3.2; figure 22 of A 6.4).
 
         s = ReLU(1x1 conv_squeeze(x)),   y = [ReLU(1x1 conv(s)), ReLU(3x3 conv(s))]
 

@@ -1,4 +1,4 @@
-"""Core layers: Maxout (section 2.2 of seeds/000) and VAE Sampling (section 9.3 of seeds/000)."""
+"""Core layers: Maxout (A 2.2) and VAE Sampling (A 9.3)."""
 
 import keras
 from keras import ops
@@ -16,8 +16,8 @@ class Maxout(keras.layers.Layer):
 
         y_u = max_k (x W[:, u, k] + b[u, k]),   k = 0 .. pieces - 1
 
-    (section 2.2 of the notes: `max(w1^T x + b1, w2^T x + b2)` for two pieces; also the readout
-    `t_i = maxout(t~_i, N_m)` of the Bahdanau decoder, section 7.8). It is computed as one dense
+    (A 2.2: `max(w1^T x + b1, w2^T x + b2)` for two pieces; also the readout
+    `t_i = maxout(t~_i, N_m)` of the Bahdanau decoder, A 7.8). It is computed as one dense
     projection to `units * pieces` values, reshaped to `(..., units, pieces)`, then a max over the
     last axis. The kernel has shape `(features, units * pieces)`: column `u * pieces + k` holds
     piece `k` of unit `u`; the bias has shape `(units * pieces,)`.

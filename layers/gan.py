@@ -1,4 +1,4 @@
-"""GAN building blocks: WGAN weight clipping (section 9.6) and conditional-GAN labels."""
+"""GAN building blocks: WGAN weight clipping (A 9.6) and conditional-GAN labels (A 9.7)."""
 
 import keras
 from keras import ops

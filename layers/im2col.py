@@ -1,4 +1,4 @@
-"""im2col and col2im, and a convolution and a max pooling built on them (section 6.1 of seeds/000).
+"""im2col and col2im, and a convolution and a max pooling built on them (A 6.1).
 
 im2col lays every receptive field of a 4-D input out as one row of a 2-D matrix, so that a
 convolution becomes a single matrix product with the reshaped filters; col2im is its adjoint
@@ -11,7 +11,7 @@ layers `Im2ColConv2D` and `Im2ColMaxPool2D` are channels-last `(N, H, W, C)` lik
 built-ins; their rows hold a window in the order `(FH, FW, C)`, the order of a Conv2D kernel
 `(FH, FW, C, FN)` reshaped to `(FH * FW * C, FN)`.
 
-Output size (section 6.1): OH = (H + 2P - FH) // S + 1 for the convolution and
+Output size (A 6.1): OH = (H + 2P - FH) // S + 1 for the convolution and
 POH = (H - PH) // S + 1 for the pooling; Keras' `padding="same"` gives ceil(H / S) and pads
 `max((OH - 1) * S + FH - H, 0)` rows, the smaller half on top.
 """
@@ -177,8 +177,8 @@ class Im2ColConv2D(keras.layers.Layer):
         y   = col @ reshape(kernel, (FH * FW * C, FN)) + bias
 
     The kernel has Conv2D's layout `(FH, FW, C, FN)` and the bias shape `(FN,)`, so weights copy
-    between the two layers with `set_weights` and the outputs agree; like Conv2D (and the notes'
-    section 4.1) it computes a cross-correlation. The matrix `col` holds every input value
+    between the two layers with `set_weights` and the outputs agree; like Conv2D (and the notes,
+    D 4.1) it computes a cross-correlation. The matrix `col` holds every input value
     FH * FW / (S_h * S_w) times (9x for a 3x3 stride-1 kernel): the price of turning the
     convolution into one large, fast matrix product.
 
@@ -302,7 +302,7 @@ class Im2ColMaxPool2D(keras.layers.Layer):
     the max (it is -inf), as in Keras.
 
     Shapes: `(batch, H, W, C)` -> `(batch, POH, POW, C)` with POH = (H - PH) // S + 1 for
-    `padding="valid"` (section 6.1) and POH = ceil(H / S) for `"same"`; height and width must be
+    `padding="valid"` (A 6.1) and POH = ceil(H / S) for `"same"`; height and width must be
     known.
 
     Args:

@@ -1,6 +1,6 @@
 """The pix2pix building blocks: U-Net encoder/decoder blocks and the 70x70 PatchGAN discriminator.
 
-Section 9.11 of seeds/000 (Isola et al. 2016, "Image-to-Image Translation with Conditional
+A 9.11 (Isola et al. 2016, "Image-to-Image Translation with Conditional
 Adversarial Networks"). Conventions taken from the reference implementation the notes cite
 (affinelayer/pix2pix-tensorflow): kernel 4, weights N(0, 0.02), batch-norm gamma N(1, 0.02) and
 epsilon 1e-5, LeakyReLU slope 0.2 in the encoder and discriminator, ReLU in the decoder. The
@@ -10,7 +10,7 @@ batch-norm momentum is 0.9 (PyTorch's 0.1): the moving statistics follow trainin
 import keras
 from keras import ops
 
-from layers.conv import SubPixelConv2DTranspose
+from layers.conv import MatMulConv2DTranspose, SubPixelConv2DTranspose, _check_images
 
 _BN_EPSILON = 1e-5
 _BN_MOMENTUM = 0.9
@@ -45,15 +45,6 @@ def _batch_norm(seed, dtype):
         gamma_initializer=_gamma_init(seed),
         dtype=dtype,
     )
-
-
-def _check_images(layer, name, shape, expected):
-    """ValueError unless `shape` is an image batch (batch, height, width, channels)."""
-    if shape is None or len(shape) != 4:
-        raise ValueError(
-            f"{layer}: expected {name} of shape {expected} (batch, height, width, channels), "
-            f"got shape {None if shape is None else tuple(shape)}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="layers")
@@ -153,7 +144,8 @@ class UNetUp(keras.layers.Layer):
 
     The transposed convolution is `SubPixelConv2DTranspose` (layers.conv), which holds the same
     variables and gives the same outputs as `keras.layers.Conv2DTranspose` but has fast gradients
-    on JAX.
+    on JAX; with `matmul=True` it is `MatMulConv2DTranspose` (the same again, computed as one
+    matrix product), much faster for the U-Net's bottleneck blocks, whose inputs are 1x1 or 2x2.
 
     Shapes: `inputs (batch, h, w, c)` and `skip (batch, 2h, 2w, c_skip)` ->
     `(batch, 2h, 2w, filters + c_skip)`.
@@ -165,6 +157,8 @@ class UNetUp(keras.layers.Layer):
         seed: optional integer seed of the weight initialisers and of the dropout.
         kernel_initializer: initializer of the transposed convolution's kernel; default
             N(0, 0.02).
+        matmul: compute the transposed convolution as one matrix product
+            (`MatMulConv2DTranspose`): for inputs of a few pixels (at most 2x2 in pix2pix).
 
     Example:
 
@@ -175,7 +169,14 @@ class UNetUp(keras.layers.Layer):
     """
 
     def __init__(
-        self, filters, size=4, apply_dropout=False, seed=None, kernel_initializer=None, **kwargs
+        self,
+        filters,
+        size=4,
+        apply_dropout=False,
+        seed=None,
+        kernel_initializer=None,
+        matmul=False,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.kernel_initializer = _get(kernel_initializer)
@@ -183,7 +184,9 @@ class UNetUp(keras.layers.Layer):
         self.size = int(size)
         self.apply_dropout = bool(apply_dropout)
         self.seed = seed
-        self.conv = SubPixelConv2DTranspose(
+        self.matmul = bool(matmul)
+        transposed = MatMulConv2DTranspose if self.matmul else SubPixelConv2DTranspose
+        self.conv = transposed(
             self.filters,
             self.size,
             strides=2,
@@ -246,6 +249,7 @@ class UNetUp(keras.layers.Layer):
             "apply_dropout": self.apply_dropout,
             "seed": self.seed,
             "kernel_initializer": _serialize(self.kernel_initializer),
+            "matmul": self.matmul,
         }
 
 
@@ -313,12 +317,15 @@ class PatchGAN(keras.layers.Layer):
         )
         self.batchnorm = _batch_norm(_offset(seed, 31), dtype)
         self.activation = keras.layers.LeakyReLU(negative_slope=0.2, dtype=dtype)
+        # Under a mixed policy the one-channel logits are computed in float32, where mixed
+        # precision keeps its outputs (torch's CPU bfloat16 convolution cannot even take the
+        # gradient of a one-channel kernel on processors without native bfloat16).
         self.last = keras.layers.Conv2D(
             1,
             4,
             padding="valid",
             kernel_initializer=_conv_init(init, _offset(seed, 40)),
-            dtype=dtype,
+            dtype="float32" if dtype.variable_dtype == "float32" else dtype,
             name="logits",
         )
 
@@ -367,7 +374,7 @@ class PatchGAN(keras.layers.Layer):
             x = block(x, training=training)
         x = self.conv(self.pad(x))
         x = self.activation(self.batchnorm(x, training=training))
-        return self.last(self.pad(x))
+        return ops.cast(self.last(self.pad(x)), self.compute_dtype)
 
     def compute_output_shape(self, inputs_shape, target_shape):
         self._check(inputs_shape, target_shape)

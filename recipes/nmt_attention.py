@@ -1,52 +1,28 @@
-"""Neural machine translation with attention: a bidirectional GRU encoder and an attention GRU decoder
-(Bahdanau's additive attention with the maxout readout, or Luong's dot/general/concat scores).
+"""Neural machine translation: a bidirectional GRU encoder, a Bahdanau or Luong attention decoder.
 
-Reproduces section 7.8 of seeds/000 (7.8.2 Bahdanau, Cho and Bengio 2014; 7.8.3 Luong, Pham and
-Manning 2015; the encoder-decoder with teacher forcing of 7.8.1).
+Reproduces A 7.8: the encoder-decoder with teacher forcing of A 7.8.1, with Bahdanau's additive
+attention and maxout readout (A 7.8.2; Bahdanau, Cho and Bengio 2014) or Luong's global attention
+with the dot, general or concat score and input feeding (A 7.8.3; Luong, Pham and Manning 2015).
+The notes' equations are in `recipes.common.nmt_models.AttentionNMT`, built from
+`layers.BahdanauAttention` / `layers.LuongAttention`, a Keras GRUCell and `layers.Maxout`.
+Trained with the masked cross-entropy (`model.fit`), decoded greedily or by beam search from one
+compiled decoder step (`recipes.common.translation`); scored by held-out exact match and BLEU-4.
 
-Encoder (both variants): source embedding -> a forward and a backward GRU of N_h units; the annotation
-of source position j is h_j = [->h_j ; <-h_j] (2 N_h). Padding is masked: the GRUs skip it and the
-attention gives it exactly zero weight.
-
-Bahdanau decoder (`--attention bahdanau`), the notes' equations with decoder state s (N_h):
-
-    s_0   = tanh(<-h_1 W_s + b_s)
-    e_ij  = v_a^T tanh(s_(i-1) W_q + h_j U_a + b_a),  alpha_i = softmax(e_i),  c_i = sum_j alpha_ij h_j
-    s_i   = GRU([y_(i-1) ; c_i], s_(i-1))          (the notes' z, r, s~ equations: reset before U)
-    t~_i  = s_(i-1) U_o + y_(i-1) V_o + c_i C_o + b_o,   t_i = maxout(t~_i) (N_m units of 2 pieces)
-    logits = t_i W_o + b_w
-
-(`layers.BahdanauAttention`, a Keras GRUCell with reset_after=False, `layers.Maxout`.)
-
-Luong decoder (`--attention luong-dot|luong-general|luong-concat`), global attention with input
-feeding, decoder state h (2 N_h, so that the dot score fits the annotations):
-
-    h_0 = tanh(<-h_1 W_s + b_s),   h~_0 = 0
-    h_i = GRU([y_(i-1) ; h~_(i-1)], h_(i-1))
-    score(h_i, h_j) = h_i^T h_j | h_i^T W_a h_j | v_a^T tanh(W_a [h_i ; h_j]),  c_i as above
-    h~_i = tanh([c_i ; h_i] W_c),   logits = h~_i W_s'
-
-(`layers.LuongAttention`.) Luong scores with the *current* state h_i; Bahdanau with the previous one.
-
-Training is teacher forcing with the masked cross-entropy (`model.fit`): 20,000 pairs, 2 epochs of
-batch 128, Adam with a cosine decay from 1e-2 (5e-3 for the general and concat scores, which stalled
-at 1e-2 on TensorFlow). Decoding is greedy or beam search (`--beam-width`, recipes.translation),
-from the same compiled one-step decoder; the keys' share of the attention scores (h_j U_a + b_a) is
-computed once per sentence, not at every step.
-
-Data: the embedded date-normalisation task (datasets.translation: many human-written formats ->
-ISO 8601; 1,000 held-out dates that never occur in training), or `--dataset spa-eng`, the Tatoeba
-Spanish-English pairs (downloaded once; at most 10 words per side). Tokens are characters for dates,
-words for spa-eng, tokenised in Python outside the model. Reports held-out exact match and BLEU-4.
+Data: the embedded date-normalisation task (`datasets.translation`: many human-written formats ->
+ISO 8601, characters as tokens; 1,000 held-out dates never seen in training), or `--dataset spa-eng`,
+the Tatoeba Spanish-English pairs (downloaded once; words as tokens, at most 10 per side).
 
 Outputs (under --out, default runs/nmt_attention): attention.png (heatmaps of a few held-out
 examples), heldout.tsv (every held-out source, target and output), loss.png, metrics.csv,
-model.keras (vocabularies included: `load_model` + `recipes.translation` decode it on any backend),
-summary.json.
+model.keras (vocabularies included: `load_model` decodes it on any backend), summary.json.
 
     python -m recipes.nmt_attention
     KERAS_BACKEND=jax python -m recipes.nmt_attention --attention luong-general --beam-width 4
     python -m recipes.nmt_attention --dataset spa-eng --epochs 10 --train-size 50000
+
+Default run (20,000 dates, 2 epochs), exact match on the 1,000 held-out dates, TensorFlow / torch /
+JAX: Bahdanau 99.9% / 99.8% / 100%; luong-dot 99.5% / 100% / 100%; luong-general 99.9% / 98.4% /
+99.9%.
 """
 
 import dataclasses
@@ -101,6 +77,7 @@ def load_model(path):
 
 
 def build_model(config, task):
+    """The `AttentionNMT` of `config.attention`, built for the task's vocabularies and lengths."""
     from recipes.common.nmt_models import AttentionNMT
 
     model = AttentionNMT(
@@ -109,11 +86,11 @@ def build_model(config, task):
         task.tokenizer,
         task.source_length,
         task.target_length,
-        config.attention,
-        config.embedding,
-        config.units,
-        config.attention_units,
-        config.maxout_units,
+        attention=config.attention,
+        embedding=config.embedding,
+        units=config.units,
+        attention_units=config.attention_units,
+        maxout_units=config.maxout_units,
     )
     model.build()
     return model

@@ -1,39 +1,28 @@
-"""RNN basics: cells, states, stacks, embeddings, masks, sequence loss (seeds/000 7.5, seeds/001 4.1).
+"""RNN basics: cells, states, stacks, embeddings, masks, sequence loss.
 
-Reproduces the TensorFlow-1 walk-through of section 7.5 of seeds/000 ("RNN with TensorFlow") and the
-RNN basics of section 4.1 of seeds/001 in Keras 3, printing what the notes print and checking the
-facts they state:
+Reproduces the TensorFlow-1 walk-through "RNN with TensorFlow" of A 7.5 and the RNN basics of B 4.1
+in Keras 3, printing what the notes print and checking the facts they state:
 
-1. 'hello' (7.5.1-7.5.2): h, e, l, o one-hot, the batch [hello, eolll, lleel] of shape (3, 5, 4)
-   through SimpleRNN, LSTM and GRU with 2 units (`return_sequences=True, return_state=True`): the
-   outputs are (3, 5, 2) and the last output equals the returned state h (the notes' "the state is
-   the collection of the last outputs"); the LSTM's cell state c is a different array. The notes'
-   printed values come from a random initialisation and cannot be reproduced; the relations can.
-   Parameter counts: SimpleRNN 14 (TF1's (2 + 4) x 2 kernel + 2 bias), LSTM 56, a stack of three
-   LSTMs 136, GRU 48 (Keras' default reset_after=True has two bias rows; 42 without).
-2. Deep LSTM (7.5.3): seven LSTM(4) cells stacked (`StackedRNNCells`) on arange(45).reshape(3, 5, 3):
-   seven (c, h) pairs of shape (3, 4), the last h equals the last output; 992 parameters.
-3. Embedding lookup (7.5.6): Embedding(5, 6) initialised with arange(30).reshape(5, 6) on
-   [[0,3,1,2,4],[1,3,1,2,3],[2,4,0,2,4]] gives exactly the notes' printed (3, 5, 6) array, and so
-   does `keras.ops.take`.
-4. Variable lengths (7.5.5, seeds/001 4.3.2): lengths [5, 3, 4] as a mask: outputs past each length
-   are zero (`zero_output_for_mask=True`) and the final state of each row equals its output at its
-   last real step and the state of the same RNN run on that row alone. The packed-sequence
-   bookkeeping of PyTorch for 'hello world', 'midnight', 'calculation', 'path', 'short circuit':
-   batch_sizes [5,5,5,5,4,4,4,4,3,3,3,1,1], 47 packed steps.
-5. Sequence loss (7.5.4): TF1's `sequence_loss` = sum(w * cross-entropy) / sum(w) over all positions,
-   equal to a NumPy reference; Keras' SparseCategoricalCrossentropy with `sample_weight` divides by
-   the number of positions instead (the same number only when every weight is 1).
-6. seeds/001 4.1: SimpleRNN shapes (B, L, input) -> (B, L, hidden) and a two-layer stack.
+1. 'hello' (A 7.5.1-7.5.2): SimpleRNN, LSTM and GRU states, and their parameter counts;
+2. a deep LSTM (A 7.5.3): seven stacked cells;
+3. the embedding lookup (A 7.5.6): exactly the notes' printed (3, 5, 6) array;
+4. variable lengths (A 7.5.5, B 4.3.2): masks, and PyTorch's packed-sequence bookkeeping;
+5. the sequence loss (A 7.5.4): TF1's `sequence_loss` against Keras' sample-weighted mean;
+6. B 4.1: SimpleRNN shapes (B, L, input) -> (B, L, hidden) and a two-layer stack.
 
-Outputs (under --out, default runs/rnn_basics): masks.png (the variable-length outputs with the
-masked steps), summary.json. A second or two; no training.
+The notes' printed states come from a random initialisation and cannot be reproduced; the
+relations between them (the state is the last output, ...) and every deterministic number can.
 
     python -m recipes.rnn_basics
     KERAS_BACKEND=torch python -m recipes.rnn_basics --seed 1
+
+Measured: the notes' numbers and relations hold on all three backends (parameters 14 / 56 / 48,
+136 and 992; batch_sizes [5,5,5,5,4,4,4,4,3,3,3,1,1]), in 6-20 s a run (2 CPU cores); no training.
+
+Outputs (under --out, default runs/rnn_basics): masks.png (the variable-length outputs with the
+masked steps), summary.json.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -42,12 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
 SECTION = "A 7.5, B 4.1"
-HIDDEN = argparse.SUPPRESS  # no training: RunConfig's training flags are hidden from --help
 
 HELLO = {"h": 0, "e": 1, "l": 2, "o": 3}
 HELLO_BATCH = ("hello", "eolll", "lleel")
@@ -62,22 +50,28 @@ EMBEDDING_PRINTED = [
      [24, 25, 26, 27, 28, 29]],
 ]  # fmt: skip
 LENGTHS = [5, 3, 4]
+# PyTorch's pack_padded_sequence example of the notes.
 PACKING_WORDS = ("hello world", "midnight", "calculation", "path", "short circuit")
+# SimpleRNN: TF1's (2 + 4) x 2 kernel + 2 bias; GRU: Keras' default reset_after=True has two bias
+# rows (42 without); the stacks: three LSTM(2) on 4 inputs, seven LSTM(4) on 3 inputs.
 PARAMETERS = {"simple_rnn": 14, "lstm": 56, "gru": 48, "lstm_stack3": 136, "lstm_stack7": 992}
 
 
 @dataclasses.dataclass
 class Config(cli.RunConfig):
-    epochs: int = cli.option(0, HIDDEN)
-    batch_size: int = cli.option(3, HIDDEN)
-    dataset: str = cli.option(None, HIDDEN)
-    data_dir: str = cli.option(None, HIDDEN)
-    resume: bool = cli.option(False, HIDDEN)
+    epochs: int = cli.option(0, cli.HIDDEN)
+    batch_size: int = cli.option(3, cli.HIDDEN)
+    dataset: str = cli.option(None, cli.HIDDEN)
+    data_dir: str = cli.option(None, cli.HIDDEN)
+    resume: bool = cli.option(False, cli.HIDDEN)
     quick: bool = cli.option(False, "the same run (it takes a second or two)")
 
 
+# ---- the computations --------------------------------------------------------------------------
+
+
 def hello_batch():
-    """The notes' one-hot batch [hello, eolll, lleel], shape (3, 5, 4)."""
+    """The notes' one-hot batch [hello, eolll, lleel] of h, e, l, o, shape (3, 5, 4)."""
     eye = np.eye(len(HELLO), dtype="float32")
     return np.stack([eye[[HELLO[c] for c in word]] for word in HELLO_BATCH])
 
@@ -87,6 +81,7 @@ def run_cell(kind, inputs, units=2, seed=0):
     layer_class = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM}.get(
         kind, keras.layers.GRU
     )
+    # The notes' `return_sequences=True, return_state=True`: outputs (3, 5, 2) and the state h.
     layer = layer_class(units, return_sequences=True, return_state=True, seed=seed)
     outputs, *states = layer(inputs)
     return (
@@ -119,6 +114,7 @@ def embedding_lookup(ids=EMBEDDING_IDS):
 def variable_lengths(inputs, lengths, units=2, seed=0):
     """A masked SimpleRNN: padded outputs, final states, and each row run alone."""
     mask = np.arange(inputs.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    # zero_output_for_mask: outputs past each length are zero, as TF1's dynamic_rnn with lengths.
     rnn = keras.layers.SimpleRNN(
         units, return_sequences=True, return_state=True, zero_output_for_mask=True, seed=seed
     )
@@ -151,11 +147,7 @@ def sequence_loss_numpy(logits, targets, weights):
 
 
 def plot_masks(path, outputs, mask, lengths):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, axes = plt.subplots(1, len(lengths), figsize=(3.2 * len(lengths), 2.6), sharey=True)
     for row, ax in enumerate(axes):
         ax.imshow(outputs[row].T, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
@@ -169,27 +161,19 @@ def plot_masks(path, outputs, mask, lengths):
     plt.close(fig)
 
 
-def main(argv=None):
-    config = cli.parse(
-        Config, argv, prog="python -m recipes.rnn_basics", description=__doc__.splitlines()[0]
-    )
-    out = Path(config.out or "runs/rnn_basics")
-    out.mkdir(parents=True, exist_ok=True)
-    engine.set_seed(config.seed)
-    with np.printoptions(precision=6, suppress=True):  # not set globally: other code prints too
-        summary = report(config, out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return 0
+# ---- the six printed sections ------------------------------------------------------------------
 
 
-def report(config, out):
-    """Prints sections 1-6 and returns the summary."""
-    summary = {"backend": engine.backend(), "seed": config.seed, "parameters": {}}
+def report_hello(x, config, summary):
+    """1. SimpleRNN, LSTM and GRU with 2 units on 'hello': the last output is the returned state h.
 
-    x = hello_batch()
+    The notes' "the state is the collection of the last outputs"; the LSTM's cell state c is a
+    different array.
+    """
     print(f"1. 'hello' batch {HELLO_BATCH}: one-hot, shape {x.shape}")
     for kind in ("simple_rnn", "lstm", "gru"):
         outputs, states, params = run_cell(kind, x, seed=config.seed)
+        # (3, 5, 2): every step's output; states[0]: h (3, 2)
         h = states[0]
         print(f"   {kind}: outputs {outputs.shape}, {params} parameters; state h ==")
         print(f"   last output: {np.allclose(h, outputs[:, -1], atol=1e-6)}\n{h}")
@@ -201,8 +185,12 @@ def report(config, out):
     summary["parameters"]["lstm_stack3"] = params
     print(f"   three stacked LSTM(2): {len(pairs)} (c, h) pairs, {params} parameters")
 
+
+def report_deep_lstm(config, summary):
+    """2. Seven LSTM(4) cells stacked on arange(45).reshape(3, 5, 3): seven (c, h) pairs (3, 4)."""
     deep_inputs = np.arange(45, dtype="float32").reshape(3, 5, 3)
     outputs, pairs, params = stacked_lstm(deep_inputs, 7, 4, seed=config.seed)
+    # outputs (3, 5, 4): the top cell's h at every step
     print(f"2. seven stacked LSTM(4) on arange(45).reshape(3, 5, 3): outputs {outputs.shape},")
     print(f"   {len(pairs)} (c, h) pairs of shapes {sorted({c.shape + h.shape for c, h in pairs})},")
     last_h = pairs[-1][1]
@@ -211,13 +199,25 @@ def report(config, out):
     summary["stack7_pairs"] = [[list(c.shape), list(h.shape)] for c, h in pairs]
     summary["stack7_last_h_is_last_output"] = bool(np.allclose(last_h, outputs[:, -1], atol=1e-6))
 
+
+def report_embedding(summary):
+    """3. The notes' lookup, by the layer and by `ops.take`: both the printed (3, 5, 6) array."""
     by_layer, by_take = embedding_lookup()
     print(f"3. embedding lookup of {EMBEDDING_IDS} in arange(30).reshape(5, 6):")
     print(by_layer.astype(int))
     summary["embedding_equals_notes"] = bool(np.array_equal(by_layer, EMBEDDING_PRINTED))
     summary["embedding_take_equals_layer"] = bool(np.array_equal(by_layer, by_take))
 
+
+def report_masks(x, config, out, summary):
+    """4. Lengths [5, 3, 4] as a mask, and PyTorch's packing; returns the mask.
+
+    The final state of each row equals its output at its last real step and the state of the same
+    RNN run on that row alone. Packing 'hello world', 'midnight', 'calculation', 'path',
+    'short circuit' gives batch_sizes [5,5,5,5,4,4,4,4,3,3,3,1,1], 47 packed steps.
+    """
     outputs, state, alone, mask = variable_lengths(x, LENGTHS, seed=config.seed)
+    # outputs (3, 5, 2), zero past each length; state (3, 2)
     lengths = np.asarray(LENGTHS)
     padded_zero = bool(np.all(outputs[~mask] == 0))
     at_length = outputs[np.arange(len(lengths)), lengths - 1]
@@ -233,7 +233,15 @@ def report(config, out):
         packed_batch_sizes=batch_sizes,
     )
     plot_masks(out / "masks.png", outputs, mask, LENGTHS)
+    return mask
 
+
+def report_sequence_loss(mask, config, summary):
+    """5. TF1's sequence_loss with the mask as weights equals the NumPy reference.
+
+    Keras' SparseCategoricalCrossentropy with `sample_weight` divides by the number of positions
+    instead of the sum of the weights: the same number only when every weight is 1.
+    """
     rng = np.random.default_rng(config.seed)
     logits = rng.normal(size=(3, 5, 4)).astype("float32")
     targets = rng.integers(0, 4, size=(3, 5))
@@ -247,14 +255,43 @@ def report(config, out):
     print(f"   sample_weight mean divides by all {weights.size} positions: {keras_mean:.6f}")
     summary.update(sequence_loss=ours, sequence_loss_numpy=reference, keras_weighted_mean=keras_mean)
 
+
+def report_two_layer(x, config, summary):
+    """6. B 4.1: two stacked SimpleRNN(3) map (B, L, input) to (B, L, hidden)."""
     two_layer = keras.Sequential(
         [keras.Input((5, 4)), keras.layers.SimpleRNN(3, return_sequences=True, seed=config.seed)]
         + [keras.layers.SimpleRNN(3, return_sequences=True, seed=config.seed + 1)]
     )
+    # (3, 5, 4) -> (3, 5, 3) -> (3, 5, 3)
     shape = tuple(two_layer(x).shape)
     print(f"6. two stacked SimpleRNN(3): (3, 5, 4) -> {shape}")
     summary["two_layer_output_shape"] = list(shape)
+
+
+def report(config, out):
+    """Prints sections 1-6 and returns the summary."""
+    summary = {"backend": engine.backend(), "seed": config.seed, "parameters": {}}
+    x = hello_batch()
+    report_hello(x, config, summary)
+    report_deep_lstm(config, summary)
+    report_embedding(summary)
+    mask = report_masks(x, config, out, summary)
+    report_sequence_loss(mask, config, summary)
+    report_two_layer(x, config, summary)
     return summary
+
+
+def main(argv=None):
+    config = cli.parse(
+        Config, argv, prog="python -m recipes.rnn_basics", description=__doc__.splitlines()[0]
+    )
+    out = Path(config.out or "runs/rnn_basics")
+    out.mkdir(parents=True, exist_ok=True)
+    engine.set_seed(config.seed)
+    with np.printoptions(precision=6, suppress=True):  # not set globally: other code prints too
+        summary = report(config, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

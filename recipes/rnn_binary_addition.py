@@ -1,24 +1,12 @@
-"""Binary addition with a vanilla RNN: trask's NumPy BPTT and the same network in Keras (seeds/000 7.1).
+"""Binary addition with a vanilla RNN: trask's NumPy BPTT and the same network in Keras.
 
-Reproduces section 7.1 of seeds/000, the "i am trask" toy model. Two 7-bit numbers (0..127) are fed
-one bit pair per time step, least significant bit first; the network writes the sum's bit at the same
-step, 8 steps in all, so it has to learn to carry through its hidden state:
-
-    z_i = x_i W_xh + h_{i-1} W_hh,  h_i = sigmoid(z_i),  y_i = sigmoid(h_i W_hy)     (no biases)
-
-with 16 hidden units, weights uniform in [-1, 1), the squared-error cost 1/2 sum_i (t_i - y_i)^2,
-one random pair per step, 10,000 steps of plain gradient descent at alpha = 0.1 (trask's settings,
-which the notes leave open). The backward pass is the notes' BPTT, written out in NumPy:
-
-    d_i = (t_i - y_i) y_i (1 - y_i)
-    dz_i = (d_i W_hy^T + dz_{i+1} W_hh^T) h_i (1 - h_i),  dz_{n+1} = 0, h_{-1} = 0
-    W_hy += alpha sum_i h_i^T d_i,  W_hh += alpha sum_i h_{i-1}^T dz_i,  W_xh += alpha sum_i x_i^T dz_i
-
-The Keras version is `keras.layers.RNN(layers.VanillaRNNCell(16, "sigmoid", use_bias=False))` and
-`Dense(1, "sigmoid", use_bias=False)` trained with SGD(0.1) on the same cost, batch 1, from the same
-initial weights and the same sequence of pairs: one SGD step is exactly one step of trask's update.
-
-Every 1,000 steps it prints trask's lines:
+Reproduces the "i am trask" toy model of A 7.1. Two 7-bit numbers are fed one bit pair per time
+step, least significant bit first; the network writes the sum's bit at the same step, 8 steps in
+all, so it has to learn to carry through its hidden state. 16 sigmoid units, no biases, the cost
+1/2 sum_i (t_i - y_i)^2, one random pair per step, 10,000 steps of gradient descent at 0.1
+(trask's settings, which the notes leave open), trained twice from the same weights and pairs:
+with the notes' BPTT written out in NumPy, and as a Keras RNN with SGD, whose every step is
+exactly one step of trask's update. Every 1,000 steps it prints trask's lines:
 
     Error:[3.45638663]
     Pred:[0 0 0 0 0 0 0 1]
@@ -26,18 +14,19 @@ Every 1,000 steps it prints trask's lines:
     9 + 60 = 1
     ------------
 
-and at the end the accuracy on held-out sums: every 7-bit pair (a, b) that training never drew
-(the notes: 100%), and 1,000 random 10-bit pairs over 11 steps (the notes' claim that the carry
-rule learnt on 7 bits generalises: 100%).
-
-Outputs (under --out, default runs/rnn_binary_addition): error.png (trask's error per step, smoothed,
-for NumPy and Keras), summary.json, model.keras.
+and at the end the accuracy on every 7-bit pair that training never drew and on 1,000 random
+10-bit pairs over 11 steps (the notes: the carry rule generalises; 100% both).
 
     python -m recipes.rnn_binary_addition
     KERAS_BACKEND=jax python -m recipes.rnn_binary_addition --implementation numpy --seed 2
+
+Measured: 100% exact on all 8,928 held-out 7-bit sums (NumPy 7-8 s; the Keras RNN 4.5 s of
+training on JAX, 22 s on TensorFlow; 2 CPU cores).
+
+Outputs (under --out, default runs/rnn_binary_addition): error.png (trask's error per step,
+smoothed, for NumPy and Keras), summary.json, model.keras.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -47,12 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
 SECTION = "A 7.1"
-HIDDEN = argparse.SUPPRESS
 IMPLEMENTATIONS = ("both", "numpy", "keras")
 
 
@@ -60,9 +48,9 @@ IMPLEMENTATIONS = ("both", "numpy", "keras")
 class Config(cli.RunConfig):
     epochs: int = cli.option(10000, "random pairs trained on, one per step (trask: 10,000 steps)")
     batch_size: int = cli.option(1, "pairs per Keras SGD step (trask: 1; the cost is summed over them)")
-    dataset: str = cli.option(None, HIDDEN)
-    data_dir: str = cli.option(None, HIDDEN)
-    resume: bool = cli.option(False, HIDDEN)
+    dataset: str = cli.option(None, cli.HIDDEN)
+    data_dir: str = cli.option(None, cli.HIDDEN)
+    resume: bool = cli.option(False, cli.HIDDEN)
     implementation: str = cli.option("both", "train trask's NumPy BPTT, the Keras RNN or both",
                                      choices=IMPLEMENTATIONS)  # fmt: skip
     hidden: int = cli.option(16, "hidden units")
@@ -120,7 +108,12 @@ def sigmoid(z):
 
 
 def forward(weights, inputs):
-    """Runs the RNN over inputs (n, steps, 2); returns hidden states (n, steps, h) and outputs."""
+    """Runs the RNN over inputs (n, steps, 2); returns hidden states (n, steps, h) and outputs.
+
+        z_i = x_i W_xh + h_{i-1} W_hh,  h_i = sigmoid(z_i),  y_i = sigmoid(h_i W_hy)   (no biases)
+
+    Outputs: (n, steps, 1), y_i the probability that bit i of the sum is 1.
+    """
     n, steps, _ = inputs.shape
     h = np.zeros((n, weights["w_hh"].shape[0]))
     hs = []
@@ -133,6 +126,11 @@ def forward(weights, inputs):
 
 def bptt_update(weights, inputs, targets):
     """The notes' BPTT for one sequence: the update direction (t - y) of every weight and the error.
+
+        d_i = (t_i - y_i) y_i (1 - y_i)
+        dz_i = (d_i W_hy^T + dz_{i+1} W_hh^T) h_i (1 - h_i),  dz_{n+1} = 0, h_{-1} = 0
+        W_hy += alpha sum_i h_i^T d_i
+        W_hh += alpha sum_i h_{i-1}^T dz_i,  W_xh += alpha sum_i x_i^T dz_i
 
     Returns `(updates, error)`: `updates[name]` is minus the gradient of 1/2 sum_i (t_i - y_i)^2, the
     amount trask adds (times alpha); `error` is his overallError, sum_i |t_i - y_i|.
@@ -198,7 +196,9 @@ def build_model(hidden=16):
         [
             keras.Input((None, 2)),
             keras.layers.RNN(cell, return_sequences=True, name="rnn"),
+            # (batch, steps, h): h_i = sigmoid(x_i W_xh + h_{i-1} W_hh)
             keras.layers.Dense(1, activation="sigmoid", use_bias=False, name="output"),
+            # (batch, steps, 1): y_i = sigmoid(h_i W_hy), the sum's bit i
         ],
         name="binary_adder",
     )
@@ -283,14 +283,26 @@ def accuracy(predict, pairs, bits):
 
 
 def numpy_predictor(weights):
-    return lambda inputs: forward(weights, inputs)[1]
+    """inputs (n, steps, 2) -> outputs (n, steps, 1) of the NumPy network with `weights`."""
+
+    def predict(inputs):
+        return forward(weights, inputs)[1]
+
+    return predict
 
 
 def keras_predictor(model):
-    return lambda inputs: model.predict(inputs.astype("float32"), batch_size=4096, verbose=0)
+    """inputs (n, steps, 2) -> outputs (n, steps, 1) of the Keras model."""
+
+    def predict(inputs):
+        return model.predict(inputs.astype("float32"), batch_size=4096, verbose=0)
+
+    return predict
 
 
 def evaluate(predict, pairs, config, rng_seed):
+    """Accuracy on every `bits`-bit pair training never drew and on 1,000 random `test_bits` pairs
+    (the notes' claim that the carry rule learnt on 7 bits generalises)."""
     rng = np.random.RandomState(rng_seed + 1)
     held_out = held_out_pairs(pairs, config.bits)
     wide = rng.randint(2**config.test_bits, size=(1000, 2))
@@ -308,11 +320,7 @@ def block_means(errors, every):
 
 
 def plot_errors(path, curves):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for name, (steps, errors) in curves.items():
         ax.plot(steps, errors, marker="o", markersize=3, label=name)
@@ -323,6 +331,38 @@ def plot_errors(path, curves):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+
+def run(implementation, weights, pairs, config, out):
+    """Trains "numpy" (trask's BPTT) or "keras" from `weights`: summary numbers and error curve."""
+    in_numpy = implementation == "numpy"
+    print("== NumPy BPTT (trask) ==" if in_numpy else f"== Keras RNN ({engine.backend()}) ==")
+    start = time.perf_counter()
+    if in_numpy:
+        trained, errors, _ = train_numpy(weights, pairs, config)
+        seconds = time.perf_counter() - start
+        predict, curve = numpy_predictor(trained), block_means(errors, config.log_every)
+    else:
+        model, curve, _ = train_keras(weights, pairs, config)
+        seconds = time.perf_counter() - start
+        predict = keras_predictor(model)
+        model.save(out / "model.keras")
+    result = evaluate(predict, pairs, config, config.seed)
+    return {"seconds": seconds, "final_block_error": float(curve[1][-1]), **result}, curve
+
+
+def print_accuracies(summary, config):
+    for name in ("numpy", "keras"):
+        if name in summary:
+            numbers = summary[name]
+            print(
+                f"{name}: {numbers['held_out_accuracy']:.2%} of {numbers['held_out_pairs']} held-out "
+                f"{config.bits}-bit sums, {numbers[f'accuracy_{config.test_bits}_bits']:.2%} of 1000 "
+                f"{config.test_bits}-bit sums exact; {config.epochs} steps in {numbers['seconds']:.1f} s"
+            )
 
 
 def main(argv=None):
@@ -347,32 +387,10 @@ def main(argv=None):
     summary = {"backend": engine.backend(), "config": dataclasses.asdict(config)}
     curves = {}
     if config.implementation in ("both", "numpy"):
-        print("== NumPy BPTT (trask) ==")
-        start = time.perf_counter()
-        trained, errors, lines = train_numpy(weights, pairs, config)
-        seconds = time.perf_counter() - start
-        result = evaluate(numpy_predictor(trained), pairs, config, config.seed)
-        curves["NumPy BPTT"] = block_means(errors, config.log_every)
-        final = float(curves["NumPy BPTT"][1][-1])
-        summary["numpy"] = {"seconds": seconds, "final_block_error": final, **result}
+        summary["numpy"], curves["NumPy BPTT"] = run("numpy", weights, pairs, config, out)
     if config.implementation in ("both", "keras"):
-        print(f"== Keras RNN ({engine.backend()}) ==")
-        start = time.perf_counter()
-        model, errors, lines = train_keras(weights, pairs, config)
-        seconds = time.perf_counter() - start
-        result = evaluate(keras_predictor(model), pairs, config, config.seed)
-        curves["Keras RNN"] = errors
-        final = float(errors[1][-1])
-        summary["keras"] = {"seconds": seconds, "final_block_error": final, **result}
-        model.save(out / "model.keras")
-    for name in ("numpy", "keras"):
-        if name in summary:
-            numbers = summary[name]
-            print(
-                f"{name}: {numbers['held_out_accuracy']:.2%} of {numbers['held_out_pairs']} held-out "
-                f"{config.bits}-bit sums, {numbers[f'accuracy_{config.test_bits}_bits']:.2%} of 1000 "
-                f"{config.test_bits}-bit sums exact; {config.epochs} steps in {numbers['seconds']:.1f} s"
-            )
+        summary["keras"], curves["Keras RNN"] = run("keras", weights, pairs, config, out)
+    print_accuracies(summary, config)
     plot_errors(out / "error.png", curves)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return 0

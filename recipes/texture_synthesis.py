@@ -1,19 +1,15 @@
 """Texture synthesis: white noise optimised until its VGG19 Gram matrices match a texture's.
 
-Reproduces section 9.8 of seeds/000 (Gatys, Ecker, Bethge, arXiv 1505.07376; notes/000b.md 9.8).
+Reproduces A 9.8 (Gatys, Ecker, Bethge, arXiv 1505.07376): the pixels of X, from seeded uniform
+white noise (the same on every backend), minimise
 
-- Features: VGG19 with its max pooling replaced by average pooling (`--pooling avg`, the paper's
-  choice; `layers.VGGFeatures`). Layers: conv1_1, pool1, pool2, pool3, pool4, the set of the paper's
-  figures (the notes name none); each weighs 1/5.
-- Loss: L = w_t L_t(X, T) + w_n L_n(X) + w_tv L_tv(X). L_t is the Gram-matrix loss of eq. 12,
-  sum_l 1/5 sum (G_l(X) - G_l(T))^2 / (4 M_l^2 N_l^2); L_n the sum of squares of X (preprocessed);
-  L_tv eq. 13. The paper uses only L_t: defaults w_t = 1, w_n = 0, w_tv = 0.
-- Optimisation: the pixels of X, from uniform white noise (seeded, the same on every backend), with
-  Adam (compiled through the engine) or `--optimizer lbfgs` (scipy L-BFGS-B, the paper's).
-  The output has the texture's shape.
-- Texture: `--texture` is a path or "china" / "flower" (scikit-learn's two photographs; default
-  flower). `--weights imagenet` (default) downloads Keras' VGG19 weights once into the Keras cache;
-  offline the run stops with one line naming `--weights random` (NumPy-seeded random weights).
+    L = w_t L_t(X, T) + w_n L_n(X) + w_tv L_tv(X)
+
+with Adam (compiled through the engine) or `--optimizer lbfgs` (scipy L-BFGS-B, the paper's).
+The output has the texture's shape. `--texture` is a path or "china" / "flower" (scikit-learn's
+two photographs; default flower). `--weights imagenet` (default) downloads Keras' VGG19 weights
+once into the Keras cache; offline the run stops with one line naming `--weights random`
+(NumPy-seeded random weights).
 
 Outputs (under --out, default runs/texture_synthesis): result.png, snapshots/snapshot_XXXX.png,
 comparison.png (texture | result), losses.png (log scale), summary.json.
@@ -35,10 +31,13 @@ from recipes.common import cli, style_transfer
 keras = cli.lazy_import("keras")
 
 SECTION = "A 9.8"
+# conv1_1, pool1 ... pool4: the set of the paper's figures (the notes name none); each weighs 1/5.
 TEXTURE_LAYERS = ("block1_conv1", "block1_pool", "block2_pool", "block3_pool", "block4_pool")
 TERMS = ("texture", "norm", "tv")
 
 
+# The paper uses only L_t: defaults w_t = 1, w_n = 0, w_tv = 0. Its VGG19 has max pooling replaced
+# by average pooling ("VGG19 with MaxPooling replaced by AvgPooling").
 @dataclasses.dataclass
 class Config(style_transfer.StyleConfig):
     texture: str = cli.option("flower", "texture image: a path, or an embedded photo (china, flower)")
@@ -64,21 +63,31 @@ def build_loss(
     }
 
     def loss_fn():
-        out = features(image)
-        texture = 0.0
-        for name in layers:
-            positions, channels = style_transfer.layer_size(out[name])
-            gram = style_transfer.gram_matrix(out[name])
-            texture += style_transfer.style_loss(gram, targets[name], positions, channels)
-        texture = texture / len(layers)
+        out = features(image)  # {layer: (1, h_l, w_l, N_l)}, block4_pool: (1, h/16, w/16, 512)
+        # L_t: eq. 12's Gram-matrix loss, sum_l 1/5 sum (G_l(X) - G_l(T))^2 / (4 M_l^2 N_l^2).
+        texture = style_transfer.layers_style_loss(out, targets, layers)
         terms = {
             "texture": texture_weight * texture,
-            "norm": norm_weight * ops.sum(ops.square(image)),
-            "tv": tv_weight * style_transfer.total_variation_loss(image),
+            "norm": norm_weight * ops.sum(ops.square(image)),  # L_n: squares of X (preprocessed).
+            "tv": tv_weight * style_transfer.total_variation_loss(image),  # L_tv: eq. 13.
         }
         return terms["texture"] + terms["norm"] + terms["tv"], terms
 
     return loss_fn, [features, *targets.values()]
+
+
+def load_texture(config):
+    """The texture photograph, RGB float32 in [0, 255], longer side `config.size`."""
+    texture_rgb = style_transfer.load_image(config.texture, config.size)
+    if min(texture_rgb.shape[:2]) < 16:
+        raise cli.UsageError("the texture needs at least 16 pixels on each side at --size")
+    return texture_rgb
+
+
+def save_comparison(out, texture_rgb, image):
+    """comparison.png: texture | result."""
+    result = style_transfer.deprocess(keras.ops.convert_to_numpy(image)).astype("float32")
+    style_transfer.save_image(out / "comparison.png", np.concatenate([texture_rgb, result], axis=1))
 
 
 def main(argv=None):
@@ -90,9 +99,7 @@ def main(argv=None):
         quick=QUICK,
     )
     config.check()
-    texture_rgb = style_transfer.load_image(config.texture, config.size)
-    if min(texture_rgb.shape[:2]) < 16:
-        raise cli.UsageError("the texture needs at least 16 pixels on each side at --size")
+    texture_rgb = load_texture(config)
     engine.set_seed(config.seed)
     features = style_transfer.build_features(TEXTURE_LAYERS, config.pooling, config.weights, config.seed)
     out = Path(config.out or "runs/texture_synthesis")
@@ -114,8 +121,7 @@ def main(argv=None):
     style_transfer.run(
         loss_fn, image, state, config, out, title=f"texture synthesis ({config.optimizer})", terms=TERMS
     )
-    result = style_transfer.deprocess(keras.ops.convert_to_numpy(image)).astype("float32")
-    style_transfer.save_image(out / "comparison.png", np.concatenate([texture_rgb, result], axis=1))
+    save_comparison(out, texture_rgb, image)
     return 0
 
 

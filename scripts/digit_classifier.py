@@ -1,5 +1,8 @@
-"""The digit classifier behind the GAN recipes' quality score: its held-out accuracy and the scores of
-reference image sets, or (`--train`) retrain it and rewrite recipes/common/assets/digit_classifier.npz.
+"""The digit classifier behind the GAN recipes' quality score (recipes/common/quality.py).
+
+Prints its held-out accuracy and the scores of reference image sets (held-out real digits, uniform
+noise, blank images), or (`--train`) retrains it and rewrites
+recipes/common/assets/digit_classifier.npz.
 
     python scripts/digit_classifier.py            # accuracy and reference scores
     python scripts/digit_classifier.py --train    # retrain and rewrite the artifact

@@ -56,6 +56,20 @@ class UsageError(ValueError):
     """Input the recipe cannot use (wrong shapes, incompatible flags); shown as one line."""
 
 
+# The help text of a RunConfig flag that a recipe does not use: the flag is hidden from --help.
+HIDDEN = argparse.SUPPRESS
+
+
+def reject_unused(config, names, recipe):
+    """UsageError (one line) when one of the hidden flags `names` differs from its default: a
+    recipe that trains nothing refuses --epochs and the like instead of ignoring them."""
+    defaults = type(config)()
+    for name in names:
+        if getattr(config, name) != getattr(defaults, name):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{recipe} trains nothing: {flag} is not used")
+
+
 def _parser(config_class, prog, description, suppress_defaults):
     parser = argparse.ArgumentParser(
         prog=prog,

@@ -1,17 +1,16 @@
 """An Estimator-style facade on Keras 3: model_fn, input_fn, train / evaluate / predict, model_dir.
 
-TensorFlow 1's `tf.estimator` (section 5.3 of seeds/000) no longer exists, and Keras 3 has nothing
-like it. This module keeps its workflow and runs on every Keras backend:
+TensorFlow 1's `tf.estimator` (A 5.3) no longer exists, and Keras 3 has nothing like it. This module
+keeps its workflow and runs on every Keras backend (`recipes.vgg_estimator` uses it):
 
     def model_fn(features, labels, mode, params):
         inputs = keras.Input((3,), name="x")
         logits = keras.layers.Dense(1, name="L2")(keras.layers.Dense(5, "relu", name="L1")(inputs))
         model = keras.Model({"x": inputs}, logits)
         if mode == ModeKeys.PREDICT:
-            return EstimatorSpec(mode, model, predictions=lambda out: {"logits": out})
+            return EstimatorSpec(mode, model)
         return EstimatorSpec(
-            mode, model, predictions=lambda out: {"logits": out},
-            loss=keras.losses.MeanSquaredError(),
+            mode, model, loss=keras.losses.MeanSquaredError(),
             optimizer=keras.optimizers.Adagrad(params["learning_rate"]),
             metrics=[keras.metrics.MeanAbsoluteError(name="xxxx")],
         )
@@ -20,30 +19,10 @@ like it. This module keeps its workflow and runs on every Keras backend:
     estimator.train(numpy_input_fn({"x": A}, B, batch_size=2, num_epochs=None), steps=1000)
     estimator.evaluate(numpy_input_fn({"x": A}, B, batch_size=2, num_epochs=1, shuffle=False))
     for row in estimator.predict(numpy_input_fn({"x": A2}, shuffle=False)):
-        print(row["logits"])
+        print(row["predictions"])
 
-What maps to what:
-- `model_fn(features, labels, mode, params)` is called once per mode (TRAIN, EVAL, PREDICT) with the
-  first batch as NumPy (so it can read shapes; `labels` is None in PREDICT) and returns an
-  `EstimatorSpec` built from Keras pieces: a `keras.Model`, a loss `loss(labels, outputs)`, an
-  optimizer, `keras.metrics`, and hooks. The three models share nothing in memory: the weights
-  travel through the checkpoints in `model_dir`, as TF1's graphs did.
-- `input_fn()` returns an iterable of batches, each `(features, labels)` or bare features (features:
-  a dict of arrays or one array), or a single such batch, which then repeats (TF1's constant
-  tensors: forever in `train`, `steps` times (default once) in `evaluate`, once in `predict`).
-  `numpy_input_fn` is TF1's helper of the same name.
-- `train(input_fn, steps)` runs a compiled step (`engine.function`: `jax.jit`, `tf.function`, eager
-  torch) for `steps` more steps (or until the input ends, or up to `max_steps`), counting
-  `global_step` across calls. Every `save_checkpoints_steps` steps and at the end it writes
-  `model_dir/ckpt-STEP.npz` (model weights, optimizer slots, seed states, global_step), keeps the last
-  `keep_checkpoint_max` (5) and names them in the text file `model_dir/checkpoint`.
-- Every `train`, `evaluate` and `predict` starts by restoring the newest checkpoint, so a new
-  Estimator on the same `model_dir` continues where the last one stopped. Without one, evaluate and
-  predict use the freshly initialised weights (global_step 0) and say so; TF1 refused instead.
-- `evaluate(input_fn, steps)` returns {"loss": mean batch loss, metric names..., "global_step"}.
-- `predict(input_fn)` yields one dict per example.
-- Hooks follow TF1's `SessionRunHook` protocol, trimmed: `begin()`, `after_run(context)`, `end()`;
-  `LoggingHook` is `LoggingTensorHook` (fires on the 1st step of a `train` call and every N after).
+`Estimator` says how model_fn, input_fn and the model_dir map to TF1's; `Hook` and `LoggingHook`
+follow TF1's `SessionRunHook` protocol, trimmed.
 """
 
 import dataclasses
@@ -167,6 +146,18 @@ def _batches(input_fn, single_repeats=None):
     yield from data
 
 
+def _first_labelled_batch(batches, caller):
+    """(batch, features, labels) of the first batch; ValueError when there is none or it has no
+    labels."""
+    first = next(batches, None)
+    if first is None:
+        raise ValueError(f"{caller}: input_fn gave no batches")
+    features, labels = _split(first)
+    if labels is None:
+        raise ValueError(f"{caller}: input_fn must give (features, labels) batches")
+    return first, features, labels
+
+
 def _rows(features):
     first = next(iter(features.values())) if isinstance(features, dict) else features
     return len(first)
@@ -227,9 +218,9 @@ class LoggingHook(Hook):
     """TF1's `LoggingTensorHook`: prints some values every `every_n_iter` steps of a `train` call.
 
     Args:
-        tensors: names among "loss", "global_step", "outputs", "labels", or a callable
-            `tensors(context) -> {name: value}` (see `StepContext`), e.g.
-            `lambda c: {"loss": c.loss, "accuracy": np.mean(np.abs(c.outputs - c.labels))}`.
+        tensors: names among "loss", "global_step", "outputs", "labels", or a function
+            `tensors(context) -> {name: value}` (see `StepContext`) that returns, e.g.,
+            `{"loss": context.loss, "error": np.mean(np.abs(context.outputs - context.labels))}`.
         every_n_iter: fires at iterations 0, N, 2N, ... of each `train` call.
         formatter: `formatter(values) -> str`; default `default_formatter`.
         printer: where lines go (default `print`).
@@ -301,6 +292,19 @@ def _write_index(model_dir, steps):
 
 class Estimator:
     """Train, evaluate and predict with a `model_fn`, keeping the state in `model_dir`.
+
+    - `model_fn(features, labels, mode, params)` is called once per mode (TRAIN, EVAL, PREDICT)
+      with the first batch as NumPy (so it can read shapes; `labels` is None in PREDICT) and
+      returns an `EstimatorSpec` built from Keras pieces. The three models share nothing in memory:
+      the weights travel through the checkpoints in `model_dir`, as TF1's graphs did.
+    - `input_fn()` returns an iterable of batches, each `(features, labels)` or bare features
+      (features: a dict of arrays or one array), or a single such batch, which then repeats (TF1's
+      constant tensors: forever in `train`, `steps` times (default once) in `evaluate`, once in
+      `predict`). `numpy_input_fn` is TF1's helper of the same name.
+    - Every `train`, `evaluate` and `predict` starts by restoring the newest checkpoint, so a new
+      Estimator on the same `model_dir` continues where the last one stopped. Without one,
+      evaluate and predict use the freshly initialised weights (global_step 0) and say so; TF1
+      refused instead.
 
     Args:
         model_fn: `model_fn(features, labels, mode, params) -> EstimatorSpec`.
@@ -429,15 +433,16 @@ class Estimator:
     def train(self, input_fn, steps=None, hooks=(), max_steps=None):
         """Trains for `steps` more steps (None: until the input ends), or up to global `max_steps`.
 
+        The step is compiled (`engine.function`: `jax.jit`, `tf.function`, eager torch);
+        `global_step` counts on across calls. Every `save_checkpoints_steps` steps and at the end
+        it writes `model_dir/ckpt-STEP.npz` (model weights, optimizer slots, seed states,
+        global_step), keeps the last `keep_checkpoint_max` and names them in the text file
+        `model_dir/checkpoint`.
+
         Returns self, as TF1 did. Raises `TrainingDiverged` when the loss is NaN at a checkpoint.
         """
         batches = _batches(input_fn)
-        first = next(batches, None)
-        if first is None:
-            raise ValueError("train: input_fn gave no batches")
-        features, labels = _split(first)
-        if labels is None:
-            raise ValueError("train: input_fn must give (features, labels) batches")
+        first, features, labels = _first_labelled_batch(batches, "train")
         spec = self._spec(ModeKeys.TRAIN, features, labels)
         groups = self._specs[ModeKeys.TRAIN][1]
         start = self._specs[ModeKeys.TRAIN][2]
@@ -494,12 +499,7 @@ class Estimator:
         Returns {"loss": mean of the batch losses, one entry per metric, "global_step"}.
         """
         batches = _batches(input_fn, single_repeats=steps or 1)
-        first = next(batches, None)
-        if first is None:
-            raise ValueError("evaluate: input_fn gave no batches")
-        features, labels = _split(first)
-        if labels is None:
-            raise ValueError("evaluate: input_fn must give (features, labels) batches")
+        first, features, labels = _first_labelled_batch(batches, "evaluate")
         spec = self._spec(ModeKeys.EVAL, features, labels)
         step = self._specs[ModeKeys.EVAL][2]
         if step == 0:

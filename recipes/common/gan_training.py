@@ -1,9 +1,12 @@
-"""What the image GAN recipes share: batches, sample grids, loss plots and the training run.
+"""What the GAN recipes share: state, the notes' losses, initialiser, batches, grids, plots, the run.
 
 `train_image_gan` is the run every image GAN recipe (dcgan, gan, wgan, cgan) makes: an
 `engine.Loop` over epochs of a compiled step, a sample grid from fixed inputs after every epoch, an
 optional quality score per epoch (and once before training), `losses.png`, `samples.png` and
-`summary.json` at the end. Each recipe keeps its own models, losses and step.
+`summary.json` at the end. `GANState` holds G, D, their optimizers and the noise seed generator;
+`discriminator_loss` and `generator_loss` are the cross-entropy losses of the notes (A 9.4, A 9.7);
+`weight_init` and `scaled_width` are the DCGAN initialiser and the `--width` multiplier. Each
+recipe keeps its own models and training step.
 """
 
 import dataclasses
@@ -12,7 +15,7 @@ import json
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
@@ -58,7 +61,7 @@ class GANState:
 
 
 def weight_init():
-    """The DCGAN paper's initialisation, used by every GAN recipe: N(0, 0.02^2) weights."""
+    """The DCGAN paper's initialisation (dcgan, cgan, wgan, pix2pix): N(0, 0.02^2) weights."""
     return keras.initializers.RandomNormal(stddev=0.02)
 
 
@@ -122,27 +125,7 @@ def save_grid(images, path, scale=2, cols=None):
 
 def plot_history(history, path, title, loss_keys, score_key="fid", score_label="FID (digit features)"):
     """Loss curves per epoch, and the quality score beside them when some epochs have one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    scored = [row for row in history if score_key in row]
-    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5, 3.6))
-    axes = np.atleast_1d(axes)
-    for key in loss_keys:
-        axes[0].plot(epochs, [row[key] for row in history], marker=".", label=key)
-    axes[0].set(xlabel="epoch", ylabel="loss", title=title)
-    axes[0].legend()
-    if scored:
-        x, y = [row["epoch"] for row in scored], [row[score_key] for row in scored]
-        axes[1].plot(x, y, marker=".", color="C2")
-        axes[1].set(xlabel="epoch", ylabel=score_label, title="sample quality")
-        axes[1].set_yscale("log")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plot_curves(history, path, title, loss_keys, score_key=score_key, score_label=score_label)
 
 
 def _format(scores):
@@ -199,3 +182,39 @@ def train_image_gan(
     summary.update(epochs=loop.epoch, backend=engine.backend(), config=dataclasses.asdict(config))
     summary_path.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+# --- used by wgan and pix2pix
+
+
+def plot_curves(
+    history,
+    path,
+    title,
+    keys,
+    *,
+    ylabel="loss",
+    legend=True,
+    score_key="fid",
+    score_label="FID (digit features)",
+):
+    """`plot_history` with the left panel's y label and legend chosen: any logged curves per epoch
+    (wgan: the critic's Wasserstein estimate), the quality score beside them when scored."""
+    plt = plots.pyplot()
+    epochs = [row["epoch"] for row in history]
+    scored = [row for row in history if score_key in row]
+    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5, 3.6))
+    axes = np.atleast_1d(axes)
+    for key in keys:
+        axes[0].plot(epochs, [row[key] for row in history], marker=".", label=key)
+    axes[0].set(xlabel="epoch", ylabel=ylabel, title=title)
+    if legend:
+        axes[0].legend()
+    if scored:
+        x, y = [row["epoch"] for row in scored], [row[score_key] for row in scored]
+        axes[1].plot(x, y, marker=".", color="C2")
+        axes[1].set(xlabel="epoch", ylabel=score_label, title="sample quality")
+        axes[1].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

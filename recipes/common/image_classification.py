@@ -1,7 +1,8 @@
 """Image classification with `model.fit`, shared by cifar_cnn and classic_cnns: the digits or
-CIFAR-10 fitted to a model's input, and one training run with Keras callbacks and its outputs."""
+CIFAR-10 fitted to a model's input, parameter counts (also of models built without weights), and
+one training run with Keras callbacks and its outputs."""
 
-import csv
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
@@ -81,32 +82,44 @@ def prepared_data(config, size, channels):
 
 
 def parameter_counts(model):
+    """{"total", "trainable", "non_trainable"} from the variables' shapes (works without values)."""
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     total = model.count_params()
     return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+
+
+@contextlib.contextmanager
+def without_weights():
+    """Models built inside get variables with shapes but no values: counting the parameters of a
+    62M-parameter AlexNet takes milliseconds instead of seconds of random initialisation. Such
+    models cannot be run. (Keras defers the initialisation of variables created in a
+    StatelessScope; the deferred ones are dropped again on exit, which reaches into Keras' global
+    state. Should that change, the models are simply built with weights.)"""
+    try:
+        from keras.src.backend.common import global_state
+
+        key = "uninitialized_variables"
+        before = list(global_state.get_global_attribute(key) or [])
+    except (ImportError, AttributeError):
+        yield
+        return
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute(key, before)
 
 
 # ---------------------------------------------------------------------------------------------
 # Training with model.fit
 
 
-def _completed_epochs(metrics_path):
-    if not metrics_path.exists():
-        return 0
-    with open(metrics_path) as f:
-        return sum(1 for _ in csv.DictReader(f))
-
-
 def plot_curves(metrics_path, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(metrics_path) as f:
-        rows = list(csv.DictReader(f))
+    """Loss and accuracy per epoch, training and held out, side by side."""
+    rows = engine.read_metrics(metrics_path)
     if not rows:
         return
+    plt = plots.pyplot()
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, key in zip(axes, ("loss", "accuracy")):
@@ -122,6 +135,31 @@ def plot_curves(metrics_path, path, title):
     plt.close(fig)
 
 
+def _model_to_fit(build, config, train_images, checkpoint, metrics_path):
+    """(model, initial epoch): the checkpoint's model and optimizer with --resume, else `build()`
+    compiled with Adam on a cosine-decayed rate and cross-entropy on logits."""
+    if config.resume and checkpoint.exists():
+        model = keras.saving.load_model(checkpoint)
+        initial_epoch = len(engine.read_metrics(metrics_path))  # the epochs already run
+        print(f"Resuming from {checkpoint} after epoch {initial_epoch}")
+        return model, initial_epoch
+    if config.resume:
+        print(f"No checkpoint in {checkpoint.parent}: starting from scratch")
+    model = build()
+    # The rate decays along a cosine to 0: with a constant rate the held-out accuracy swings by
+    # up to 15 points between late epochs (measured with batch norm on the digits).
+    total_steps = max(config.epochs * -(-train_images // config.batch_size), 1)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        # XLA's compile time outweighs a --quick run's few TensorFlow steps.
+        jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
+    )
+    return model, 0
+
+
 def train_and_evaluate(build, config, data, out, name, describe=None):
     """Compiles `build()` (Adam, cross-entropy on logits), fits it with Keras callbacks, evaluates it
     on the held-out data, writes metrics.csv, curves.png, checkpoints/last.keras, model.keras and
@@ -135,26 +173,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
     checkpoint = out / "checkpoints" / "last.keras"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
-    initial_epoch = 0
-    if config.resume and checkpoint.exists():
-        model = keras.saving.load_model(checkpoint)
-        initial_epoch = _completed_epochs(metrics_path)
-        print(f"Resuming from {checkpoint} after epoch {initial_epoch}")
-    else:
-        if config.resume:
-            print(f"No checkpoint in {checkpoint.parent}: starting from scratch")
-        model = build()
-        # The rate decays along a cosine to 0: with a constant rate the held-out accuracy swings by
-        # up to 15 points between late epochs (measured with batch norm on the digits).
-        total_steps = max(config.epochs * -(-len(x) // config.batch_size), 1)
-        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            # XLA's compile time outweighs a --quick run's few TensorFlow steps.
-            jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
-        )
+    model, initial_epoch = _model_to_fit(build, config, len(x), checkpoint, metrics_path)
     counts = parameter_counts(model)
     print(
         f"{name}: {counts['total']:,} parameters ({counts['non_trainable']:,} non-trainable); "

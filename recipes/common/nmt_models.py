@@ -2,7 +2,7 @@
 
 They live apart from the recipes so that `python -m recipes.nmt_attention --help` stays free of Keras;
 import this module (or call the recipes' `load_model`) before `keras.saving.load_model`.
-Both implement the decoding interface of `recipes.translation`: `encode(source) -> (memory,
+Both implement the decoding interface of `recipes.common.translation`: `encode(source) -> (memory,
 states)` and `decode_step(token, states, memory) -> (logits, states, weights)`.
 """
 
@@ -21,7 +21,7 @@ from recipes.common.translation import ATTENTIONS
 
 class _TranslationModel(keras.Model):
     """What both models keep in their config: the vocabularies, the tokenizer and the fixed lengths,
-    so that a reloaded model translates text on its own (`recipes.translation.vocabularies`)."""
+    so that a reloaded model translates text on its own (`recipes.common.translation.vocabularies`)."""
 
     def __init__(
         self, source_vocabulary, target_vocabulary, tokenizer, source_length, target_length, **kwargs
@@ -45,10 +45,30 @@ class _TranslationModel(keras.Model):
 
 @keras.saving.register_keras_serializable(package="recipes")
 class AttentionNMT(_TranslationModel):
-    """Bidirectional GRU encoder + attention GRU decoder; call([source, decoder_input]) -> logits.
+    """Bidirectional GRU encoder + attention GRU decoder (A 7.8): call([source, decoder_input]).
+
+    Encoder (both decoders): source embedding -> a forward and a backward GRU of N_h units; the
+    annotation of source position j is h_j = [->h_j ; <-h_j] (2 N_h).
+
+    Bahdanau decoder (`attention="bahdanau"`, A 7.8.2), the notes' equations with decoder state s (N_h):
+
+        s_0   = tanh(<-h_1 W_s + b_s)
+        e_ij  = v_a^T tanh(s_(i-1) W_q + h_j U_a + b_a),  alpha_i = softmax(e_i)
+        c_i   = sum_j alpha_ij h_j
+        s_i   = GRU([y_(i-1) ; c_i], s_(i-1))          (the notes' z, r, s~ equations: reset before U)
+        t~_i  = s_(i-1) U_o + y_(i-1) V_o + c_i C_o + b_o,   t_i = maxout(t~_i) (N_m units of 2 pieces)
+        logits = t_i W_o + b_w
+
+    Luong decoder (`"luong-dot"`, `"luong-general"`, `"luong-concat"`, A 7.8.3): global attention with
+    input feeding, decoder state h (2 N_h, so that the dot score fits the annotations):
+
+        h_0 = tanh(<-h_1 W_s + b_s),   h~_0 = 0
+        h_i = GRU([y_(i-1) ; h~_(i-1)], h_(i-1))
+        score(h_i, h_j) = h_i^T h_j | h_i^T W_a h_j | v_a^T tanh(W_a [h_i ; h_j]),  c_i as above
+        h~_i = tanh([c_i ; h_i] W_c),   logits = h~_i W_s'
 
     `source_vocabulary`/`target_vocabulary` (token lists) and the tokenizer travel in the config, so
-    a reloaded model translates text on its own (`translator`).
+    a reloaded model translates text on its own.
     """
 
     def __init__(
@@ -96,19 +116,20 @@ class AttentionNMT(_TranslationModel):
 
     def build(self, input_shape=None):
         batch, e, h, d = None, self.embedding_size, self.units, self.decoder_units
+        annotations = (batch, self.source_length, 2 * h)
         self.source_embedding.build((batch, self.source_length))
         self.forward_gru.build((batch, self.source_length, e))
         self.backward_gru.build((batch, self.source_length, e))
         self.target_embedding.build((batch, self.target_length))
         self.initial_state.build((batch, h))
         if self.attention_name == "bahdanau":
-            self.attention.build((batch, d), (batch, self.source_length, 2 * h))
+            self.attention.build(query_shape=(batch, d), value_shape=annotations)
             self.cell.build((batch, e + 2 * h))
             self.readout.build((batch, d + e + 2 * h))
             self.logits.build((batch, self.maxout_units))
         else:
             self.cell.build((batch, e + d))
-            self.attention.build((batch, d), (batch, self.source_length, 2 * h))
+            self.attention.build(query_shape=(batch, d), value_shape=annotations)
             self.readout.build((batch, 2 * h + d))
             self.logits.build((batch, d))
         self.built = True
@@ -116,28 +137,36 @@ class AttentionNMT(_TranslationModel):
     def encode(self, source, training=False):
         """source ids (B, S) -> memory [annotations (B, S, 2N_h), mask, projected keys], states."""
         ops = keras.ops
-        mask = ops.not_equal(source, 0)
-        x = self.source_embedding(source)
-        forward, _ = self.forward_gru(x, mask=mask, training=training)
+        # Padding is masked: the GRUs skip it and the attention gives it exactly zero weight.
+        mask = ops.not_equal(source, 0)  # (B, S)
+        x = self.source_embedding(source)  # (B, S, N_e)
+        forward, _ = self.forward_gru(x, mask=mask, training=training)  # (B, S, N_h)
         backward, backward_last = self.backward_gru(x, mask=mask, training=training)
-        annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)
+        annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)  # (B, S, 2N_h)
         state = self.initial_state(backward_last)  # <-h_1: the backward GRU ends at position 1
         states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]
         # The keys' share of the scores (h_j U_a + b_a for Bahdanau), once for every decoder step.
-        return [annotations, mask, self.attention.project_keys(annotations)], states
+        return [annotations, mask, self.attention.project_key(annotations)], states
+
+    def _attend(self, query, memory):
+        """(context (B, 2N_h), weights (B, S)) of one decoder state (B, d) over the annotations."""
+        annotations, mask, projected_key = memory
+        return self.attention(
+            query=query, value=annotations, value_mask=mask, projected_key=projected_key
+        )
 
     def _step(self, embedded, states, memory, training=False):
+        # Bahdanau scores with the previous state s_(i-1); Luong with the current one h_i.
         ops = keras.ops
-        annotations, mask, keys = memory
         if self.attention_name == "bahdanau":
             (previous,) = states
-            context, weights = self.attention(previous, annotations, mask=mask, projected_keys=keys)
+            context, weights = self._attend(previous, memory)
             state, _ = self.cell(ops.concatenate([embedded, context], -1), [previous], training=training)
             readout = self.readout(ops.concatenate([previous, embedded, context], -1))
             return self.logits(readout), [state], weights
         previous, attentional = states
         state, _ = self.cell(ops.concatenate([embedded, attentional], -1), [previous], training=training)
-        context, weights = self.attention(state, annotations, mask=mask, projected_keys=keys)
+        context, weights = self._attend(state, memory)
         attentional = self.readout(ops.concatenate([context, state], -1))
         return self.logits(attentional), [state, attentional], weights
 
@@ -171,9 +200,19 @@ class AttentionNMT(_TranslationModel):
 class TransformerNMT(_TranslationModel):
     """Transformer encoder-decoder (Vaswani et al. 2017) from `layers`; call([source, decoder_input]).
 
-    Token embeddings times sqrt(d_model) plus sinusoidal positions, `layers` post-norm encoder and
-    decoder blocks (the decoder's self-attention causal), a Dense to the target vocabulary. For
-    decoding, the state is the fixed-length buffer of the tokens fed so far and the position to fill:
+    The steps of B 5.2 and A 7.8.5 (figure 40):
+
+    1. tokens (with <eos>) -> embedding x sqrt(d_model) + sinusoidal positions
+       PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...);
+    2. encoder blocks: multi-head self-attention (padding masked) and the feed-forward net
+       FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, each with a residual connection and LayerNorm
+       (post-norm, `layers.TransformerEncoderBlock`);
+    3. decoder blocks on the target shifted right (<sos> first): causal self-attention (-1e9 on
+       future positions before the softmax), encoder-decoder attention (queries from the decoder,
+       keys and values from the encoder), the feed-forward net (`layers.TransformerDecoderBlock`);
+    4. a linear layer to the vocabulary; softmax cross-entropy over the real target tokens.
+
+    For decoding, the state is the fixed-length buffer of the tokens fed so far and the position to fill:
     every step writes the previous token at its position, runs the decoder over the whole buffer
     (the causal mask keeps later, still empty positions out of earlier ones) and reads the logits at
     that position, so a compiled step sees one shape from the first token to the last.
@@ -241,10 +280,10 @@ class TransformerNMT(_TranslationModel):
     def encode(self, source, training=False):
         """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
         ops = keras.ops
-        mask = ops.not_equal(source, 0)
-        x = self._embed(self.source_embedding, source)
+        mask = ops.not_equal(source, 0)  # (B, S)
+        x = self._embed(self.source_embedding, source)  # (B, S, d)
         for block in self.encoder_blocks:
-            x = block(x, mask=mask, training=training)
+            x = block(x, mask=mask, training=training)  # (B, S, d)
         batch = ops.shape(source)[0]
         buffer = ops.zeros((batch, self.target_length), "int32")
         position = ops.zeros((batch,), "int32")
@@ -252,13 +291,13 @@ class TransformerNMT(_TranslationModel):
 
     def _decode(self, decoder_input, memory, training=False):
         outputs, mask = memory
-        y = self._embed(self.target_embedding, decoder_input)
+        y = self._embed(self.target_embedding, decoder_input)  # (B, T, d)
         weights = None
         for block in self.decoder_blocks:
             y, weights = block(
                 y, outputs, encoder_outputs_mask=mask, return_attention_scores=True, training=training
-            )
-        return self.logits(y), weights
+            )  # (B, T, d), weights (B, heads, T, S)
+        return self.logits(y), weights  # (B, T, V)
 
     def decode_step(self, token, states, memory):
         """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S)).

@@ -7,13 +7,15 @@ same network and the numbers are comparable across TensorFlow, PyTorch and JAX.
 
 `score(images)` returns
   fid            Frechet distance between Gaussians fitted to the features of `images` and of all
-                 1,797 embedded digits (lower is better; held-out real digits score about 1),
+                 1,797 embedded digits (lower is better; held-out real digits score about 1.7,
+                 uniform noise about 500),
   confidence     the classifier's mean max class probability (do the samples look like digits?),
   class_entropy  entropy in nats of the mean predicted class distribution (diversity; log 10 = 2.303
                  when all ten digits are equally frequent, 0 when the generator collapsed to one).
+`class_probabilities(images)` gives the classifier's (N, 10) predictions (cgan's label accuracy).
 
-    python -m recipes.quality            # committed classifier: accuracy, real/noise/blank scores
-    python -m recipes.quality --train    # retrain and rewrite the artifact
+`python scripts/digit_classifier.py` prints the classifier's held-out accuracy (99.4%) and the scores
+of reference image sets; `--train` retrains it and rewrites the artifact.
 """
 
 import functools

@@ -1,5 +1,5 @@
-"""What the style-transfer recipes share (sections 9.8-9.10 of seeds/000): images, VGG19 features,
-the losses of the notes and the pixel optimisation.
+"""What the style-transfer recipes share (A 9.8-9.10): images, VGG19 features, the losses of the
+notes and the pixel optimisation.
 
 - Images: `load_image` reads a file or one of the two photographs scikit-learn ships ("china",
   "flower"), `preprocess` turns RGB in [0, 255] into VGG19's input (BGR, ImageNet mean subtracted,
@@ -7,14 +7,13 @@ the losses of the notes and the pixel optimisation.
 - Features: `build_features` makes a `layers.VGGFeatures` with the Keras VGG19 ImageNet weights
   (downloaded once into the Keras cache) or with random weights drawn by NumPy from a seed, which
   are the same on every backend.
-- Losses (notes/000b.md 9.9): content eq. 11 with lambda_c = 1/2, style eq. 12 with
+- Losses (A 9.9): content eq. 11 with lambda_c = 1/2, style eq. 12 with
   lambda_s = 1/(4 M^2 N^2) (M positions, N channels), total variation eq. 13 with squared
   differences.
 - `optimize`: Adam (compiled through the engine) or L-BFGS (scipy, on a compiled value and gradient)
   on the pixels of a `keras.Variable`.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -25,7 +24,7 @@ import numpy as np
 
 from datasets import remote
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
@@ -38,22 +37,19 @@ LOWER, UPPER = -MEAN_BGR, 255.0 - MEAN_BGR
 
 WEIGHTS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"  # As keras/src/applications/vgg19.py checks it.
+WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"  # As keras.applications.vgg19 checks it.
 RANDOM_HINT = "Run with random VGG weights instead: --weights random"
-
-
-HIDDEN = argparse.SUPPRESS  # RunConfig's training flags mean nothing for pixel optimisation.
 
 
 @dataclasses.dataclass
 class StyleConfig(cli.RunConfig):
     """Flags every pixel-optimising style recipe takes."""
 
-    epochs: int = cli.option(0, HIDDEN)
-    batch_size: int = cli.option(1, HIDDEN)
-    dataset: str = cli.option(None, HIDDEN)
-    data_dir: str = cli.option(None, HIDDEN)
-    resume: bool = cli.option(False, HIDDEN)
+    epochs: int = cli.option(0, cli.HIDDEN)
+    batch_size: int = cli.option(1, cli.HIDDEN)
+    dataset: str = cli.option(None, cli.HIDDEN)
+    data_dir: str = cli.option(None, cli.HIDDEN)
+    resume: bool = cli.option(False, cli.HIDDEN)
     size: int = cli.option(256, "longer side of the output image in pixels")
     steps: int = cli.option(500, "Adam updates or L-BFGS iterations")
     optimizer: str = cli.option("adam", "adam or lbfgs (scipy L-BFGS-B)", choices=("adam", "lbfgs"))
@@ -209,7 +205,7 @@ def build_features(layer_names, pooling="max", weights="imagenet", seed=0, pool_
 
 
 # ---------------------------------------------------------------------------------------------
-# Losses of section 9.9
+# Losses of A 9.9
 
 
 def gram_matrix(features):
@@ -230,6 +226,21 @@ def style_loss(gram, target_gram, positions, channels):
     ops = keras.ops
     scale = 1.0 / (4.0 * float(positions) ** 2 * float(channels) ** 2)
     return scale * ops.sum(ops.square(gram - target_gram))
+
+
+def layers_style_loss(outputs, target_grams, layer_names):
+    """Eq. 12 over several layers, each weighing w_l = 1 / len(layer_names):
+
+        sum_l w_l sum (G_l - A_l)^2 / (4 M_l^2 N_l^2),  G_l = Gram of `outputs[l]` (batch, h, w, N).
+
+    `target_grams`: {layer: A_l}, Gram matrices (1, N, N) for an image of the outputs' size.
+    """
+    loss = 0.0
+    for name in layer_names:
+        positions, channels = layer_size(outputs[name])
+        gram = gram_matrix(outputs[name])  # (1, N, N)
+        loss += style_loss(gram, target_grams[name], positions, channels)
+    return loss / len(layer_names)
 
 
 def total_variation_loss(image):
@@ -421,11 +432,7 @@ def seconds_per_step(history):
 
 def plot_losses(history, path, title, terms):
     """Total loss and each term per step, log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     steps = [row["step"] for row in history]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for key in ("total", *terms):

@@ -1,10 +1,14 @@
 """Word-level text shared by rnn_lm and word2vec: sentences and tokens of a corpus, held-out
-blocks, nearest words by cosine similarity and a PCA picture of embeddings (NumPy, outside models)."""
+blocks, nearest words by cosine similarity and a PCA picture of embeddings (NumPy, outside models).
+
+The helpers that look words up take a `recipes.common.vocabulary.Vocabulary` (id = row of the
+embeddings)."""
 
 import re
 
 import numpy as np
 
+from datasets.text import load_text, words
 from recipes.common import plots
 
 UNK = "<unk>"
@@ -21,8 +25,6 @@ def split_sentences(text):
 
 def sentence_tokens(sentence):
     """`datasets.text.words` of a sentence, plus "." when it ends in . ! or ? (the assignment's ".")."""
-    from datasets.text import words
-
     tokens = words(sentence)
     if tokens and sentence.rstrip("\"')]").endswith((".", "!", "?")):
         tokens.append(".")
@@ -31,8 +33,6 @@ def sentence_tokens(sentence):
 
 def load_sentences(name="pydoc", data_dir=None):
     """The corpus as a list of token lists, one per sentence (empty sentences dropped)."""
-    from datasets.text import load_text
-
     sentences = (sentence_tokens(s) for s in split_sentences(load_text(name, data_dir)))
     return [tokens for tokens in sentences if tokens]
 
@@ -47,20 +47,24 @@ def split_heldout(items, every=10, block=20):
 
 def nearest_words(embeddings, vocab, word, k=6):
     """The k words whose embeddings have the highest cosine similarity with `word`'s: [(word, cos)]."""
-    index = {w: i for i, w in enumerate(vocab)}
-    if word not in index:
+    if word not in vocab:
         return []
     unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit[index[word]]
-    similarity[index[word]] = -np.inf
+    similarity = unit @ unit[vocab.index[word]]
+    similarity[vocab.index[word]] = -np.inf  # not its own neighbour
     order = np.argsort(-similarity, kind="stable")[:k]
-    return [(vocab[i], float(similarity[i])) for i in order]
+    return [(vocab.tokens[i], float(similarity[i])) for i in order]
 
 
-def nearest_lines(title, embeddings, vocab, probes, k):
+def nearest_table(embeddings, vocab, probes, k):
+    """{probe: its k nearest words [(word, cos)]}; [] for a probe outside the vocabulary."""
+    return {word: nearest_words(embeddings, vocab, word, k) for word in probes}
+
+
+def nearest_lines(title, table):
+    """`title`, then one line per probe of a `nearest_table`: its nearest words and their cosines."""
     lines = [title]
-    for word in probes:
-        found = nearest_words(embeddings, vocab, word, k)
+    for word, found in table.items():
         shown = ", ".join(f"{w} ({s:.2f})" for w, s in found) if found else "(not in the vocabulary)"
         lines.append(f"  {word:>8}: {shown}")
     return lines
@@ -71,12 +75,11 @@ def plot_embeddings(path, embeddings, vocab, count=100, title="word embeddings (
     from sklearn.decomposition import PCA
 
     plt = plots.pyplot()
-    words = [w for w in vocab if w not in (UNK, UNKNOWN, START, END)][:count]
-    rows = [vocab.index(w) for w in words]
-    points = PCA(2, random_state=0).fit_transform(embeddings[rows])
+    shown = [w for w in vocab.tokens if w not in (UNK, UNKNOWN, START, END)][:count]
+    points = PCA(2, random_state=0).fit_transform(embeddings[vocab.encode(shown)])
     fig, ax = plt.subplots(figsize=(9, 7))
     ax.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
-    for (px, py), word in zip(points, words):
+    for (px, py), word in zip(points, shown):
         ax.annotate(word, (px, py), fontsize=7, xytext=(2, 2), textcoords="offset points")
     ax.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()

@@ -17,7 +17,6 @@ punctuation marks for spa-eng. Ids: <pad> 0, <sos> 1, <eos> 2, <unk> 3, then tok
 (ties in order of first appearance).
 """
 
-import collections
 import dataclasses
 import json
 import math
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, plots
+from recipes.common import cli, plots, vocabulary
 from recipes.common.bleu import corpus_bleu
 
 keras = cli.lazy_import("keras")
@@ -55,48 +54,41 @@ def words(text):
     return re.findall(r"\w+(?:'\w+)?|[^\w\s]", text)
 
 
-class Vocabulary:
-    """Tokens <-> ids; ids 0-3 are <pad> <sos> <eos> <unk>, then the kept tokens by frequency."""
+class Vocabulary(vocabulary.Vocabulary):
+    """The shared `Vocabulary` with a tokenizer: ids 0-3 are <pad> <sos> <eos> <unk>, then `tokens`;
+    it encodes text (with <eos>) and decodes ids up to the first <eos>. `fit` builds one from texts."""
 
     def __init__(self, tokens, tokenizer="characters"):
+        super().__init__(list(SPECIALS) + [t for t in tokens if t not in SPECIALS], SPECIALS[UNK])
         self.tokenizer = tokenizer
-        self.tokens = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
-        self.index = {token: i for i, token in enumerate(self.tokens)}
 
     @classmethod
     def fit(cls, texts, tokenizer="characters", max_size=None):
-        """The tokens of `texts`, most frequent first, at most `max_size` ids in all."""
-        counts = collections.Counter()
-        for text in texts:
-            counts.update(TOKENIZERS[tokenizer](text))
-        ranked = [token for token, _ in counts.most_common()]  # ties: first appearance first
-        if max_size is not None:
-            ranked = ranked[: max(0, max_size - len(SPECIALS))]
-        return cls(ranked, tokenizer)
-
-    def __len__(self):
-        return len(self.tokens)
+        """The tokens of `texts`, most frequent first (ties: first appearance), at most `max_size`
+        ids in all."""
+        split = TOKENIZERS[tokenizer]
+        fitted = vocabulary.Vocabulary.build(
+            (split(text) for text in texts),
+            specials=SPECIALS,
+            order="frequency",
+            max_size=max_size,
+            unknown=SPECIALS[UNK],
+        )
+        return cls(fitted.tokens, tokenizer)
 
     def split(self, text):
         return TOKENIZERS[self.tokenizer](text)
 
+    def join(self, tokens):
+        return ("" if self.tokenizer == "characters" else " ").join(tokens)
+
     def encode(self, text):
         """Ids of the tokens of `text` followed by <eos>; unknown tokens become <unk>."""
-        return [self.index.get(token, UNK) for token in self.split(text)] + [EOS]
+        return super().encode(self.split(text)) + [EOS]
 
     def decode(self, ids):
         """The tokens of `ids` up to (without) the first <eos>, <pad> and <sos> skipped."""
-        tokens = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i not in (PAD, SOS):
-                tokens.append(self.tokens[i] if i < len(self.tokens) else SPECIALS[UNK])
-        return tokens
-
-    def join(self, tokens):
-        return ("" if self.tokenizer == "characters" else " ").join(tokens)
+        return super().decode(ids, end=EOS, skip=(PAD, SOS))
 
 
 def vocabularies(model):
@@ -346,10 +338,8 @@ class StepDecoder:
 
     def __init__(self, model, jit=True):
         self.model = model
-        self.encode = engine.function(lambda source: model.encode(source), [model], jit=jit)
-        self.step = engine.function(
-            lambda token, states, memory: model.decode_step(token, states, memory), [model], jit=jit
-        )
+        self.encode = engine.function(model.encode, [model], jit=jit)  # source -> memory, states
+        self.step = engine.function(model.decode_step, [model], jit=jit)  # token, states, memory
 
 
 def greedy_decode(decoder, source, max_length):
@@ -382,7 +372,10 @@ def beam_search(decoder, source, max_length, width, length_penalty=0.0):
     ops = keras.ops
     batch = len(source)
     memory, states = decoder.encode(ops.convert_to_tensor(np.asarray(source, "int32")))
-    repeat = lambda x: ops.repeat(x, width, axis=0)  # noqa: E731  row b -> rows b*width .. +width-1
+
+    def repeat(x):  # row b -> rows b * width .. b * width + width - 1: one per beam
+        return ops.repeat(x, width, axis=0)
+
     memory, states = [repeat(m) for m in memory], [repeat(s) for s in states]
     scores = np.full((batch, width), -np.inf)
     scores[:, 0] = 0.0  # all beams start equal: expand only the first at step one

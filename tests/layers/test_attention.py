@@ -1,5 +1,8 @@
-"""Attention layers: NumPy references of the notes' formulas (section 7.8 of seeds/000), equality
-with the Keras built-ins given the same weights, masks, and the shared layer checks."""
+"""Attention layers: NumPy references of the notes' formulas (A 7.8), equality with the Keras
+built-ins given the same weights, masks, one call convention (Keras's) for all four layers, `.keras`
+files saved before it, and the shared layer checks."""
+
+import inspect
 
 import keras
 import numpy as np
@@ -12,6 +15,7 @@ from layers.attention import (
     MultiHeadAttention,
     ScaledDotProductAttention,
 )
+from tests.conftest import FIXTURES
 from tests.layers import layer_checks
 
 
@@ -32,19 +36,24 @@ KEY_MASK = np.array([[1, 1, 1, 0, 0], [1, 0, 1, 0, 1]], bool)
 
 
 def np_masked_softmax(scores, mask=None):
-    """Softmax over the last axis with masked entries at exactly zero."""
+    """Softmax over the last axis with masked entries at exactly zero (a fully masked row: zeros)."""
     mask = np.ones(scores.shape, bool) if mask is None else np.broadcast_to(mask, scores.shape)
-    exp = np.where(mask, np.exp(scores - np.where(mask, scores, -np.inf).max(-1, keepdims=True)), 0.0)
-    return exp / exp.sum(-1, keepdims=True)
+    highest = np.where(mask, scores, -np.inf).max(-1, keepdims=True)
+    exp = np.where(mask, np.exp(scores - np.where(np.isfinite(highest), highest, 0.0)), 0.0)
+    total = exp.sum(-1, keepdims=True)
+    return np.divide(exp, total, out=np.zeros_like(exp), where=total > 0)
 
 
 def np_attend(score, query, keys, values, mask):
-    """alpha_i = softmax_j(score(s_i, h_j)), c_i = sum_j alpha_ij v_j, written as loops."""
+    """alpha_i = softmax_j(score(s_i, h_j)), c_i = sum_j alpha_ij v_j, written as loops; `mask` is
+    a key padding mask (B, Tk) or a whole mask (B, Tq, Tk)."""
     batch, tq, tk = query.shape[0], query.shape[1], keys.shape[1]
     e = np.array(
         [[[score(query[b, i], keys[b, j]) for j in range(tk)] for i in range(tq)] for b in range(batch)]
     )
-    alpha = np_masked_softmax(e, None if mask is None else mask[:, None, :])
+    if mask is not None and mask.ndim == 2:
+        mask = mask[:, None, :]
+    alpha = np_masked_softmax(e, mask)
     return np.einsum("bij,bjd->bid", alpha, values), alpha
 
 
@@ -67,7 +76,7 @@ def bahdanau_factory():
 @pytest.mark.parametrize("mask", [None, KEY_MASK])
 def test_bahdanau_matches_its_formula(mask):
     layer = bahdanau_factory()
-    context, alpha = layer(QUERY, KEYS, VALUES, mask=mask)
+    context, alpha = layer(QUERY, VALUES, KEYS, value_mask=mask)
     w = weights_of(layer)
 
     def score(s, h):  # e_ij = tanh(s_{i-1} W_q + h_j U_a + b_a) v_a^T
@@ -117,7 +126,7 @@ def luong_factory(score="concat"):
 @pytest.mark.parametrize("score", ["general", "concat"])
 def test_luong_matches_numpy(score, mask):
     layer = luong_factory(score)()
-    context, alpha = layer(QUERY, KEYS, VALUES, mask=mask)
+    context, alpha = layer(QUERY, VALUES, KEYS, value_mask=mask)
     w = weights_of(layer)
     if score == "general":
         w_a = w["kernel"].T  # score = s^T W_a h with W_a (query_dim, key_dim).
@@ -136,14 +145,14 @@ def test_luong_matches_numpy(score, mask):
 
 
 @pytest.mark.parametrize("score", ["bahdanau", "dot", "general", "concat"])
-def test_projected_keys_computed_once_give_the_same_attention(score):
+def test_projected_key_computed_once_gives_the_same_attention(score):
     layer = bahdanau_factory() if score == "bahdanau" else luong_factory(score)()
     query, keys = (QUERY, KEYS) if score != "dot" else (rand(2, 3, 6, seed=6), KEYS)
-    context, alpha = layer(query, keys, VALUES, mask=KEY_MASK)
-    projected = layer.project_keys(ops.convert_to_tensor(keys))
+    context, alpha = layer(query, VALUES, keys, value_mask=KEY_MASK)
+    projected = layer.project_key(ops.convert_to_tensor(keys))
     for t in range(query.shape[1]):  # one query at a time, as a decoder asks
         step_context, step_alpha = layer(
-            query[:, t], keys, VALUES, mask=KEY_MASK, projected_keys=projected
+            query[:, t], VALUES, keys, value_mask=KEY_MASK, projected_key=projected
         )
         np.testing.assert_allclose(np_(step_alpha), np_(alpha)[:, t], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(np_(step_context), np_(context)[:, t], rtol=1e-5, atol=1e-5)
@@ -152,7 +161,7 @@ def test_projected_keys_computed_once_give_the_same_attention(score):
 @pytest.mark.parametrize("mask", [None, KEY_MASK])
 def test_luong_dot_equals_keras_attention(mask):
     query, keys = rand(2, 3, 6, seed=6), KEYS
-    context, alpha = LuongAttention("dot")(query, keys, VALUES, mask=mask)
+    context, alpha = LuongAttention("dot")(query, VALUES, keys, value_mask=mask)
     keras_mask = None if mask is None else [None, mask]
     want_context, want_alpha = keras.layers.Attention()(
         [query, VALUES, keys], mask=keras_mask, return_attention_scores=True
@@ -165,7 +174,8 @@ def test_luong_general_with_identity_equals_dot():
     query = rand(2, 3, 6, seed=6)
     general = LuongAttention("general", kernel_initializer="identity")
     for got, want in zip(
-        general(query, KEYS, mask=KEY_MASK), LuongAttention("dot")(query, KEYS, mask=KEY_MASK)
+        general(query, KEYS, value_mask=KEY_MASK),
+        LuongAttention("dot")(query, KEYS, value_mask=KEY_MASK),
     ):
         np.testing.assert_allclose(np_(got), np_(want), rtol=1e-6, atol=1e-6)
 
@@ -185,19 +195,24 @@ def test_scaled_dot_product_matches_numpy():
     causal = np.tril(np.ones((4, 5), bool))
     extra = np.random.default_rng(0).random((2, 4, 5)) > 0.3
     extra[..., 0] = True  # Every query keeps one key.
+    query_mask = np.array([[1, 0, 1, 1], [1, 1, 1, 0]], bool)
     cases = [
         ({}, None),
+        ({"value_mask": KEY_MASK}, KEY_MASK[:, None, None, :]),
         ({"key_mask": KEY_MASK}, KEY_MASK[:, None, None, :]),
+        ({"query_mask": query_mask}, query_mask[:, None, :, None]),
         ({"use_causal_mask": True}, causal),
-        ({"key_mask": KEY_MASK, "use_causal_mask": True}, KEY_MASK[:, None, None, :] & causal),
+        ({"value_mask": KEY_MASK, "use_causal_mask": True}, KEY_MASK[:, None, None, :] & causal),
         ({"attention_mask": extra}, extra[:, None]),
     ]
     for kwargs, mask in cases:
-        output, weights = layer(q, k, v, return_attention_scores=True, **kwargs)
+        output, weights = layer(q, v, k, return_attention_scores=True, **kwargs)
         want_output, want_weights = np_scaled_dot_product(q, k, v, mask)
         np.testing.assert_allclose(np_(weights), want_weights, rtol=1e-5, atol=1e-6, err_msg=str(kwargs))
         np.testing.assert_allclose(np_(output), want_output, rtol=1e-5, atol=1e-5, err_msg=str(kwargs))
-        np.testing.assert_allclose(np_(layer(q, k, v, **kwargs)), want_output, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np_(layer(q, v, k, **kwargs)), want_output, rtol=1e-5, atol=1e-5)
+    # Without a key, the value is the key.
+    np.testing.assert_allclose(np_(layer(q, k)), np_scaled_dot_product(q, k, k)[0], rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +297,103 @@ def test_multi_head_attention_dropout_uses_its_seed_generator():
 
 
 # ---------------------------------------------------------------------------------------------
+# One call convention: Keras's
+
+
+ATTENTION_LAYERS = (BahdanauAttention, LuongAttention, ScaledDotProductAttention, MultiHeadAttention)
+CONVENTION = list(inspect.signature(keras.layers.MultiHeadAttention.call).parameters)[1:]
+
+
+def test_the_four_layers_share_the_call_signature_of_keras_multi_head_attention():
+    assert CONVENTION[:5] == ["query", "value", "key", "query_mask", "value_mask"]
+    keras_defaults = inspect.signature(keras.layers.MultiHeadAttention.call).parameters
+    for layer_class in ATTENTION_LAYERS:
+        parameters = inspect.signature(layer_class.call).parameters
+        names = list(parameters)[1:]
+        assert names[: len(CONVENTION)] == CONVENTION, layer_class.__name__
+        # Bahdanau and Luong add one argument after the shared ones: the precomputed keys.
+        recurrent = layer_class in (BahdanauAttention, LuongAttention)
+        assert names[len(CONVENTION) :] == (["projected_key"] if recurrent else [])
+        for name in CONVENTION:
+            default = parameters[name].default
+            if name == "return_attention_scores" and recurrent:
+                assert default is True  # a decoder draws the weights
+            else:
+                assert default == keras_defaults[name].default, (layer_class.__name__, name)
+        assert list(inspect.signature(layer_class.build).parameters)[1:] == [
+            "query_shape",
+            "value_shape",
+            "key_shape",
+        ]
+    for layer_class in (BahdanauAttention, LuongAttention):
+        assert hasattr(layer_class, "project_key") and not hasattr(layer_class, "project_keys")
+
+
+def saved_fixture(name):
+    """(layer, inputs, outputs) of a fixture saved on TensorFlow (tests/fixtures/layers), the inputs
+    in the call's order (query, value, key). The three layers that were called (query, keys,
+    values) before they took Keras's convention were saved again after it: their outputs equal
+    the ones saved before the change to 1.5e-7."""
+    folder = FIXTURES / "layers"
+    model = keras.saving.load_model(folder / f"{name}.keras")
+    with np.load(folder / f"{name}.npz") as data:
+        inputs = [data[k] for k in sorted(data.files) if k.startswith("input_")]
+        outputs = [data[k] for k in sorted(data.files) if k.startswith("output_")]
+    return model.layers[-1], inputs, outputs
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bahdanau_attention",
+        "luong_attention",
+        "scaled_dot_product_attention",
+        "multi_head_attention",
+    ],
+)
+def test_keyword_and_positional_calls_give_the_saved_outputs(name):
+    saved, (query, value, key), want = saved_fixture(name)
+    layer = type(saved).from_config(saved.get_config())
+    layer(query=query, value=value, key=key)  # builds
+    layer.set_weights(saved.get_weights())
+    got = layer_checks.as_list(layer(query=query, value=value, key=key))
+    positional = layer_checks.as_list(layer(query, value, key))
+    assert len(got) == len(positional) == len(want)  # Bahdanau and Luong: context and weights
+    for g, p, w in zip(got, positional, want):
+        np.testing.assert_allclose(np_(g), w, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(np_(p), np_(g))
+
+
+@pytest.mark.parametrize("name", ["bahdanau", "luong_general", "scaled_dot_product"])
+def test_query_attention_and_causal_masks_of_the_convention(name):
+    query_mask = np.array([[1, 0, 1], [1, 1, 1]], bool)
+    attention_mask = np.random.default_rng(2).random((2, 3, 5)) > 0.4
+    attention_mask[..., 0] = True
+    causal = np.tril(np.ones((3, 5), bool))
+    masks = KEY_MASK[:, None, :] & query_mask[:, :, None] & attention_mask & causal
+    if name == "scaled_dot_product":
+        layer, keys = ScaledDotProductAttention(), rand(2, 5, 4, seed=19)
+    else:
+        layer, keys = (bahdanau_factory if name == "bahdanau" else luong_factory("general"))(), KEYS
+    kwargs = dict(
+        query_mask=query_mask,
+        value_mask=KEY_MASK,
+        attention_mask=attention_mask,
+        use_causal_mask=True,
+    )
+    context, alpha = layer(QUERY, VALUES, keys, return_attention_scores=True, **kwargs)
+    _, unmasked = layer(QUERY, VALUES, keys, return_attention_scores=True)
+    # The same scores, masked: the weights renormalised over the allowed keys, zero elsewhere.
+    scores = np.log(np_(unmasked))
+    want_alpha = np_masked_softmax(scores, masks)
+    np.testing.assert_allclose(np_(alpha), want_alpha, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np_(context), want_alpha @ VALUES, rtol=1e-5, atol=1e-5)
+    assert np.all(np_(alpha)[0, 1] == 0) and np.all(np_(context)[0, 1] == 0)  # the masked query
+    kwargs["return_attention_scores"] = False
+    np.testing.assert_array_equal(np_(layer(QUERY, VALUES, keys, **kwargs)), np_(context))
+
+
+# ---------------------------------------------------------------------------------------------
 # Masks, for every layer
 
 
@@ -290,13 +402,13 @@ def all_attention_weights(mask):
     q6 = rand(2, 3, 6, seed=6)
     heads_q, heads_k = rand(2, 2, 3, 6, seed=14), rand(2, 2, 5, 6, seed=15)
     return {
-        "bahdanau": BahdanauAttention(4)(QUERY, KEYS, mask=mask)[1],
-        "bahdanau_single_query": BahdanauAttention(4)(QUERY[:, 0], KEYS, mask=mask)[1],
-        "luong_dot": LuongAttention("dot")(q6, KEYS, mask=mask)[1],
-        "luong_general": LuongAttention("general")(QUERY, KEYS, mask=mask)[1],
-        "luong_concat": LuongAttention("concat", units=3)(QUERY, KEYS, mask=mask)[1],
+        "bahdanau": BahdanauAttention(4)(QUERY, KEYS, value_mask=mask)[1],
+        "bahdanau_single_query": BahdanauAttention(4)(QUERY[:, 0], KEYS, value_mask=mask)[1],
+        "luong_dot": LuongAttention("dot")(q6, KEYS, value_mask=mask)[1],
+        "luong_general": LuongAttention("general")(QUERY, KEYS, value_mask=mask)[1],
+        "luong_concat": LuongAttention("concat", units=3)(QUERY, KEYS, value_mask=mask)[1],
         "scaled_dot_product": ScaledDotProductAttention()(
-            heads_q, heads_k, heads_k, key_mask=mask, return_attention_scores=True
+            heads_q, heads_k, value_mask=mask, return_attention_scores=True
         )[1],
         "multi_head": MultiHeadAttention(2, 3)(
             QUERY, KEYS, value_mask=mask, return_attention_scores=True
@@ -353,8 +465,9 @@ def test_causal_output_at_t_ignores_later_inputs():
 BAD_INPUTS = [
     ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, KEYS[:, 0])),
     ("BahdanauAttention", lambda: BahdanauAttention(4)(rand(2, 3, 4, 1), KEYS)),
-    ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, KEYS, VALUES[:, :4])),
-    ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, KEYS, mask=KEY_MASK[:, None])),
+    ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, VALUES[:, :4], KEYS)),
+    ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, KEYS, value_mask=KEY_MASK[:, None])),
+    ("BahdanauAttention", lambda: BahdanauAttention(4)(QUERY, KEYS, query_mask=KEY_MASK[:, None])),
     ("BahdanauAttention", lambda: BahdanauAttention(0)),
     ("LuongAttention", lambda: LuongAttention("dot")(QUERY, KEYS)),
     ("LuongAttention", lambda: LuongAttention("cosine")),
@@ -362,10 +475,15 @@ BAD_INPUTS = [
     ("LuongAttention", lambda: LuongAttention("general")(QUERY[0], KEYS)),
     ("ScaledDotProductAttention", lambda: ScaledDotProductAttention()(QUERY[0], KEYS[0], KEYS[0])),
     ("ScaledDotProductAttention", lambda: ScaledDotProductAttention()(QUERY, KEYS, KEYS)),
-    ("ScaledDotProductAttention", lambda: ScaledDotProductAttention()(KEYS, KEYS, VALUES[:, :4])),
+    ("ScaledDotProductAttention", lambda: ScaledDotProductAttention()(KEYS, VALUES[:, :4], KEYS)),
+    (
+        "ScaledDotProductAttention",
+        lambda: ScaledDotProductAttention()(KEYS, KEYS, value_mask=KEY_MASK[0]),
+    ),
     ("MultiHeadAttention", lambda: MultiHeadAttention(2, 3)(QUERY[0], KEYS)),
     ("MultiHeadAttention", lambda: MultiHeadAttention(2, 3)(QUERY, VALUES, KEYS[:, :4])),
     ("MultiHeadAttention", lambda: MultiHeadAttention(2, 3)(QUERY, KEYS, attention_mask=KEY_MASK)),
+    ("MultiHeadAttention", lambda: MultiHeadAttention(2, 3)(QUERY, KEYS, value_mask=KEY_MASK[0])),
 ]
 
 
@@ -397,11 +515,11 @@ def multi_head_factory():
     )
 
 
-SDPA_INPUTS = [rand(2, 3, 6, seed=18), KEYS, VALUES]
+SDPA_INPUTS = [rand(2, 3, 6, seed=18), VALUES, KEYS]  # query, value, key
 
 CROSS_BACKEND_CASES = {
-    "bahdanau_attention": (bahdanau_factory, [QUERY, KEYS, VALUES]),
-    "luong_attention": (luong_factory("concat"), [QUERY, KEYS, VALUES]),
+    "bahdanau_attention": (bahdanau_factory, [QUERY, VALUES, KEYS]),
+    "luong_attention": (luong_factory("concat"), [QUERY, VALUES, KEYS]),
     "scaled_dot_product_attention": (scaled_dot_product_factory, SDPA_INPUTS),
     "multi_head_attention": (multi_head_factory, [QUERY, VALUES, KEYS]),
 }
@@ -411,7 +529,7 @@ CROSS_BACKEND_CASES = {
 # (LuongAttention with its "concat" score, which has the most weights). Attention outputs are
 # convex combinations of the values, so it trains the layer inside layer_checks.Projected.
 LAYER_CHECKS = {
-    "bahdanau": (bahdanau_factory, [QUERY, KEYS, VALUES], True, True),
+    "bahdanau": (bahdanau_factory, [QUERY, VALUES, KEYS], True, True),
     "luong_dot": (luong_factory("dot"), [QUERY, KEYS[..., :4]], False, False),
     "luong_general": (luong_factory("general"), [QUERY, KEYS], True, False),
     "luong_concat": (luong_factory("concat"), [QUERY, KEYS], True, True),

@@ -120,7 +120,7 @@ def inception_reference(module, x):
 def test_inception_matches_keras_builtins_and_the_3a_numbers():
     got, _ = compare(InceptionModule(4, 3, 5, 2, 3, 2), inception_reference, random(X, seed=2))
     assert got.shape == (2, 6, 6, 14)
-    # inception(3a): 28x28x192 -> 28x28x256, 163,696 parameters (notes 001 3.3.1 and 003 5.3);
+    # inception(3a): 28x28x192 -> 28x28x256, 163,696 parameters (B 3.3.1 and D 5.3);
     # 163,328 without the biases.
     module_3a = InceptionModule(64, 96, 128, 16, 32, 32)
     assert module_3a(keras.Input((28, 28, 192))).shape == (None, 28, 28, 256)
@@ -226,7 +226,7 @@ def test_dense_block_matches_keras_builtins(bottleneck):
 
 
 def test_dense_block_channels_grow_linearly_and_counts():
-    # seeds/003 5.5: DenseBlock(L=4, k=12) on 16 channels gives 16 + 48 = 64 (linear: c0 + L k).
+    # D 5.5: DenseBlock(L=4, k=12) on 16 channels gives 16 + 48 = 64 (linear: c0 + L k).
     block = DenseBlock(4, growth_rate=12)
     assert block(keras.Input((8, 8, 16))).shape == (None, 8, 8, 64)
     # Layer l sees 16 + 12 l channels: BN (4 values a channel), 1x1 conv to 48, BN, 3x3 conv to 12.

@@ -1,4 +1,4 @@
-"""UNetDown, UNetUp and PatchGAN (section 9.11 of seeds/000): shapes, the 70x70 receptive field,
+"""UNetDown, UNetUp and PatchGAN (A 9.11): shapes, the 70x70 receptive field,
 equality with the same Keras layers composed by hand, and the shared layer checks."""
 
 import keras
@@ -162,10 +162,13 @@ def unet_up_reference(filters, in_shape, skip_shape):
     return keras.Model([x, skip], keras.layers.Concatenate()([up, skip]))
 
 
-@pytest.mark.parametrize("apply_dropout", [False, True])
-def test_unet_up_equals_keras_layers_and_concatenates_skip(apply_dropout):
-    layer = UNetUp(3, apply_dropout=apply_dropout, seed=5)
-    x, skip = random_array((2, 4, 4, 6), 1), random_array((2, 8, 8, 2), 2)
+@pytest.mark.parametrize(
+    "apply_dropout,matmul,size", [(False, False, 4), (True, False, 4), (False, True, 2)]
+)
+def test_unet_up_equals_keras_layers_and_concatenates_skip(apply_dropout, matmul, size):
+    """Also with `matmul=True` (the U-Net's bottleneck blocks: one matrix product, same outputs)."""
+    layer = UNetUp(3, apply_dropout=apply_dropout, seed=5, matmul=matmul)
+    x, skip = random_array((2, size, size, 6), 1), random_array((2, 2 * size, 2 * size, 2), 2)
     reference = unet_up_reference(3, x.shape[1:], skip.shape[1:])
     layer.build(x.shape, skip.shape)
     weights = random_weights(layer)
@@ -174,10 +177,10 @@ def test_unet_up_equals_keras_layers_and_concatenates_skip(apply_dropout):
 
     got = numpy_outputs(layer, x, skip)  # Inference: dropout is the identity.
     want = numpy_outputs(reference, [x, skip])
-    assert got.shape == (2, 8, 8, 5)
+    assert got.shape == (2, 2 * size, 2 * size, 5)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(got[..., 3:], skip)  # The skip, concatenated unchanged.
-    assert tuple(layer.compute_output_shape(x.shape, skip.shape)) == (2, 8, 8, 5)
+    assert tuple(layer.compute_output_shape(x.shape, skip.shape)) == (2, 2 * size, 2 * size, 5)
 
     got = numpy_outputs(layer, x, skip, training=True)
     want = numpy_outputs(reference, [x, skip], training=True)
@@ -260,3 +263,19 @@ def test_layer_checks(name, tmp_path):
     layer_checks.assert_gradients_reach_every_weight(factory, inputs, training=True)
     factory = TRAINING_MODE_FACTORIES.get(name, factory)
     layer_checks.assert_trains_in_mixed_bfloat16(factory, inputs, training=True)
+
+
+def unet_up_matmul_factory():
+    return UNetUp(4, seed=3, matmul=True)
+
+
+UNET_UP_MATMUL_INPUTS = [random_array((2, 2, 2, 6), 15), random_array((2, 4, 4, 2), 16, scale=0.1)]
+
+
+def test_unet_up_matmul_layer_checks(tmp_path):
+    """The `matmul` option goes through the config and the .keras file; gradients reach G's kernel."""
+    factory, inputs = unet_up_matmul_factory, UNET_UP_MATMUL_INPUTS
+    assert factory().get_config()["matmul"] is True
+    layer_checks.assert_config_round_trip(factory, inputs)
+    layer_checks.assert_saved_round_trip(factory, inputs, tmp_path / "m.keras")
+    layer_checks.assert_gradients_reach_every_weight(factory, inputs, training=True)

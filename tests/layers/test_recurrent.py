@@ -1,4 +1,4 @@
-"""Scratch recurrent cells (seeds/000 7.4, seeds/003 7.2-7.4) equal Keras' with permuted weights."""
+"""Scratch recurrent cells (A 7.4, D 7.2-7.4) equal Keras' with permuted weights."""
 
 import keras
 import numpy as np

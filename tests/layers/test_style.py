@@ -22,7 +22,7 @@ def numpy(x):
 
 
 def test_gram_of_known_tensor():
-    # notes/000b.md, section 9.8: Gram(arange(8).reshape(1, 2, 2, 2)) = [[56, 68], [68, 84]].
+    # A 9.8: Gram(arange(8).reshape(1, 2, 2, 2)) = [[56, 68], [68, 84]].
     x = np.arange(8, dtype="float32").reshape(1, 2, 2, 2)
     np.testing.assert_array_equal(numpy(GramMatrix(normalize=False)(x)), [[[56, 68], [68, 84]]])
     np.testing.assert_array_equal(numpy(GramMatrix()(x)), [[[56, 68], [68, 84]]])  # The notes' default.

@@ -1,4 +1,4 @@
-"""python -m recipes.cgan (conditional DCGAN-MNIST, section 9.7) on the current backend."""
+"""python -m recipes.cgan (conditional DCGAN-MNIST, A 9.7) on the current backend."""
 
 import csv
 import json

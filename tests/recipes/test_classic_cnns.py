@@ -1,4 +1,4 @@
-"""Classic CNNs (seeds/001 3.3, seeds/003 5, seeds/000 6.4): parameter counts of the notes, papers
+"""Classic CNNs (B 3.3, D 5, A 6.4): parameter counts of the notes, papers
 and keras.applications, feature-map shapes, a --quick run of LeNet-5."""
 
 import collections
@@ -41,7 +41,7 @@ def test_lenet5_and_alexnet_shapes_of_the_notes():
         (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (120,), (84,)
     ]  # fmt: skip
     alexnet = classic_cnns.published_model("alexnet")
-    # notes 001 3.3.1: 227 -> 55x55x96 -> 27x27x96 -> 27x27x256 -> 13x13x256 -> 13x13x384 ... -> 6x6x256
+    # B 3.3.1: 227 -> 55x55x96 -> 27x27x96 -> 27x27x256 -> 13x13x256 -> 13x13x384 ... -> 6x6x256
     expected = {
         "conv1": (55, 55, 96), "pool1": (27, 27, 96), "norm1": (27, 27, 96), "conv2": (27, 27, 256),
         "pool2": (13, 13, 256), "norm2": (13, 13, 256), "conv3": (13, 13, 384), "conv4": (13, 13, 384),
@@ -74,7 +74,7 @@ def test_googlenet_follows_table_1_of_the_paper():
     for name, c in channels.items():
         assert shape(model, f"inception_{name}") == (sides[name[0]], sides[name[0]], c)
     assert shape(model, "conv2") == (56, 56, 192)
-    assert model.get_layer("inception_3a").count_params() == 163_696  # notes 001 3.3.1
+    assert model.get_layer("inception_3a").count_params() == 163_696  # B 3.3.1
 
     def inception(c_in, f1, f3r, f3, f5r, f5, fp):  # weights + biases, from the table's columns
         return (

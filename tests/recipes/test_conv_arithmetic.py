@@ -1,4 +1,4 @@
-"""python -m recipes.conv_arithmetic: seeds/003 section 4's worked example, backprop and counts."""
+"""python -m recipes.conv_arithmetic: D 4's worked example, backprop and counts."""
 
 import json
 import subprocess
@@ -34,7 +34,7 @@ def test_shapes_and_parameter_counts_of_the_notes(run):
     _, summary = run
     shapes = summary["shapes"]
     assert shapes["II"] == {"shape": [28, 28, 1], "params": 5 * 5 * 3 + 1}
-    # Erratum (003 L244): w x w x C x D (+ D), not w x w x C x D x K.
+    # Erratum (D 4.1, line 244 of the notes): w x w x C x D (+ D), not w x w x C x D x K.
     assert shapes["III"] == {"shape": [28, 28, 4], "params": 304}
     assert shapes["IV"] == {"shape": [24, 24, 10], "params": 1010}
 
@@ -94,4 +94,4 @@ def test_bad_input_and_help(tmp_path, capsys):
 
 def test_listed_by_python_m_recipes():
     sections = {name: section for name, section, _ in catalog()}
-    assert sections["conv_arithmetic"] == "D 4.1-4.6, B II 3.1"
+    assert sections["conv_arithmetic"] == "D 4.1-4.6, B 3.1"

@@ -1,4 +1,4 @@
-"""The vanilla GAN and LSGAN of sections 9.4-9.5 and the GAN theory of seeds/003 9.6."""
+"""The vanilla GAN and LSGAN of A 9.4-9.5 and the GAN theory of D 9.6."""
 
 import csv
 import json

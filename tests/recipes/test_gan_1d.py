@@ -10,7 +10,7 @@ import pytest
 
 from recipes import gan, gan_1d
 from recipes.__main__ import catalog
-from recipes.common import cli
+from recipes.common import cli, gan_training
 from tests.conftest import BACKEND
 
 
@@ -34,13 +34,13 @@ def test_losses_are_the_gan_objective():
     logits = np.array([[1.5], [-0.5], [0.2]], "float32")
     d = 1 / (1 + np.exp(-logits))
     d_fake = 1 / (1 + np.exp(logits))  # D(G(z)) for the logits -logits
-    d_loss = gan_1d.discriminator_loss(logits, -logits)
+    d_loss = gan_training.discriminator_loss(logits, -logits)
     expected = -np.mean(np.log(d)) - np.mean(np.log(1 - d_fake))
     assert float(d_loss) == pytest.approx(expected, rel=1e-5)
-    assert float(gan_1d.generator_loss(logits)) == pytest.approx(-np.mean(np.log(d)), rel=1e-5)
+    assert float(gan_training.generator_loss(logits)) == pytest.approx(-np.mean(np.log(d)), rel=1e-5)
     # At D = 1/2 everywhere the D loss is log 4, the dotted line of losses.png.
     zeros = np.zeros((4, 1), "float32")
-    assert float(gan_1d.discriminator_loss(zeros, zeros)) == pytest.approx(math.log(4), rel=1e-6)
+    assert float(gan_training.discriminator_loss(zeros, zeros)) == pytest.approx(math.log(4), rel=1e-6)
 
 
 def test_optimal_discriminator_is_one_half_when_the_densities_agree():
@@ -67,7 +67,7 @@ def test_default_run_meets_the_acceptance_of_the_notes(tmp_path):
     assert gan_1d.main(["--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["backend"] == BACKEND and summary["steps"] == 800
-    # Acceptance (notes 004 §03): G's mean within 0.3 of 4, std within 0.3 of 0.5; D near 1/2.
+    # Acceptance (E 03): G's mean within 0.3 of 4, std within 0.3 of 0.5; D near 1/2.
     assert abs(summary["generated_mean"] - 4.0) < 0.3, summary
     assert abs(summary["generated_std"] - 0.5) < 0.3, summary
     assert 0.35 <= summary["mean_d_fake"] <= 0.65, summary

@@ -1,4 +1,4 @@
-"""python -m recipes.im2col: section 6.1's (9, 75) example, the dx of element 22, layers vs Keras."""
+"""python -m recipes.im2col: A 6.1's (9, 75) example, the dx of element 22, layers vs Keras."""
 
 import json
 import subprocess

@@ -1,4 +1,4 @@
-"""lstm_scratch (seeds/000 7.4, seeds/003 7.2-7.4): scratch cells, hand BPTT, bidirectional states."""
+"""lstm_scratch (A 7.4, D 7.2-7.4): scratch cells, hand BPTT, bidirectional states."""
 
 import json
 
@@ -24,7 +24,7 @@ def test_scratch_cells_equal_keras(summary):
 
 
 def test_parameter_counts_of_the_notes(summary):
-    assert summary["lstm_5_9_parameters"] == 300  # seeds/003 7.3: 4 (h (h + x) + h), h = 5, x = 9
+    assert summary["lstm_5_9_parameters"] == 300  # D 7.3: 4 (h (h + x) + h), h = 5, x = 9
     assert summary["gru_5_9_parameters"] == 225  # 3 ((x + h) h + h)
     assert summary["parameter_formulas"] == {"lstm": 300, "gru": 225}
 

@@ -1,12 +1,13 @@
-"""Texture synthesis (section 9.8), neural style (9.9) and recipes/style_transfer.
+"""Texture synthesis (A 9.8), neural style (A 9.9) and recipes.common.style_transfer.
 
 Every image here is 48x72 (the embedded photographs at --size 72, what `--quick` uses): few shapes
 keep JAX's compiles few, and XLA:CPU runs VGG's 512-channel convolutions very slowly on feature maps
 only 2 pixels high, which a 32-pixel image would give.
 
-    KERAS_BACKEND=tensorflow python tests/test_neural_style.py   # rewrites the parity reference
+    KERAS_BACKEND=tensorflow python -m tests.recipes.test_neural_style   # rewrites the parity reference
 """
 
+import inspect
 import json
 
 import keras
@@ -20,7 +21,10 @@ from tests.conftest import FIXTURES
 
 SIZE = 72  # Longer side: the photographs become 48x72.
 PARITY = FIXTURES / "parity" / "neural_style.json"
-NS_LAYERS = list(dict.fromkeys((*style_transfer.STYLE_LAYERS, style_transfer.CONTENT_LAYER)))
+# The paper's layers, as Keras' VGG19 names them (blockB_convI is the notes' convB_I, after its ReLU).
+CONTENT_LAYER = "block4_conv2"  # conv4_2
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+NS_LAYERS = [*STYLE_LAYERS, CONTENT_LAYER]
 
 
 def numpy(x):
@@ -47,7 +51,7 @@ def texture_features():
 
 
 def test_gram_of_the_notes():
-    # notes/000b.md 9.8: Gram(arange(8).reshape(1, 2, 2, 2)) = [[56, 68], [68, 84]].
+    # A 9.8: Gram(arange(8).reshape(1, 2, 2, 2)) = [[56, 68], [68, 84]].
     x = np.arange(8, dtype="float32").reshape(1, 2, 2, 2)
     np.testing.assert_array_equal(numpy(style_transfer.gram_matrix(x)), [[[56, 68], [68, 84]]])
 
@@ -59,7 +63,7 @@ def test_losses_vanish_at_their_targets():
     assert float(style_transfer.style_loss(gram, gram, 20, 3)) == 0.0
     assert float(style_transfer.content_loss(features, features)) == 0.0
     assert float(style_transfer.total_variation_loss(np.full((1, 6, 7, 3), 42.0, "float32"))) == 0.0
-    # TV of [[0, 1], [0, 1]] = 2 (notes/000b.md 9.9, check 2), in any of the accepted ranks.
+    # TV of [[0, 1], [0, 1]] = 2 (A 9.9, check 2), in any of the accepted ranks.
     tv = np.array([[0, 1], [0, 1]], "float32")
     for image in (tv, tv[..., None], tv[None, ..., None]):
         assert float(style_transfer.total_variation_loss(image)) == 2.0
@@ -213,6 +217,27 @@ def test_losses_match_the_tensorflow_reference(ns_features, photos):
 
 # ---------------------------------------------------------------------------------------------
 # The recipes
+
+
+def test_neural_style_uses_the_papers_layers(tmp_path, monkeypatch):
+    # Content at conv4_2, style at conv1_1 ... conv5_1: the defaults of the loss and what main builds.
+    for function in (neural_style.build_loss, neural_style.prepare):
+        parameters = inspect.signature(function).parameters
+        assert parameters["content_layer"].default == CONTENT_LAYER, function.__name__
+        assert tuple(parameters["style_layers"].default) == STYLE_LAYERS, function.__name__
+    requested = []
+
+    class Built(Exception):
+        pass
+
+    def record(layer_names, *args, **kwargs):
+        requested.append(list(layer_names))
+        raise Built
+
+    monkeypatch.setattr(style_transfer, "build_features", record)
+    with pytest.raises(Built):
+        neural_style.main(["--quick", "--weights", "random", "--out", str(tmp_path)])
+    assert sorted(requested[0]) == sorted(NS_LAYERS)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])

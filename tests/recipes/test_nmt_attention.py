@@ -1,4 +1,4 @@
-"""nmt_attention (seeds/000 7.8): the default Bahdanau and Luong runs on the date task reach 99% exact
+"""nmt_attention (A 7.8): the default Bahdanau and Luong runs on the date task reach 99% exact
 match on 1,000 held-out dates; beam width 1 = greedy; the saved model decodes identically."""
 
 import contextlib

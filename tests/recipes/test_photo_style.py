@@ -13,7 +13,7 @@ from recipes import engine, photo_style
 from recipes.common import cli, style_transfer
 from tests.conftest import run_module
 
-# Section 9.10's table: a 700x530 input with "same" (ceil) pooling.
+# A 9.10's table: a 700x530 input with "same" (ceil) pooling.
 SHAPE_TABLE = {
     "block1_conv1": (700, 530, 64),
     "block2_conv1": (350, 265, 128),
@@ -125,13 +125,14 @@ def test_masked_gram_with_all_ones_mask_is_the_plain_gram():
 
 
 def test_vgg_shape_table_700x530_with_same_pooling():
-    features = VGGFeatures(photo_style.STYLE_LAYERS, pool_padding="same")
+    assert tuple(photo_style.STYLE_LAYERS) == tuple(SHAPE_TABLE)  # conv1_1 ... conv5_1
+    features = VGGFeatures(list(SHAPE_TABLE), pool_padding="same")
     shapes = features.compute_output_shape((1, 700, 530, 3))
     assert {name: shape[1:] for name, shape in shapes.items()} == SHAPE_TABLE
-    valid = VGGFeatures(photo_style.STYLE_LAYERS).compute_output_shape((1, 700, 530, 3))
+    valid = VGGFeatures(list(SHAPE_TABLE)).compute_output_shape((1, 700, 530, 3))
     assert valid["block5_conv1"][1:3] == (43, 33)  # Keras' floor pooling misses the table
     # The masks follow the same sizes.
-    masks = photo_style.propagate_masks(np.ones((1, 700, 530), "float32"), photo_style.STYLE_LAYERS)
+    masks = photo_style.propagate_masks(np.ones((1, 700, 530), "float32"), list(SHAPE_TABLE))
     assert {name: m.shape[1:] for name, m in masks.items()} == {
         name: shape[:2] for name, shape in SHAPE_TABLE.items()
     }

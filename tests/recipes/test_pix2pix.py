@@ -13,9 +13,11 @@ from PIL import Image
 
 import layers  # noqa: F401  (registers UNetDown, UNetUp and PatchGAN for load_model)
 from datasets import to_float
+from datasets.pairs import render_buildings
 from recipes import pix2pix
 from recipes.common import cli
 from tests.conftest import BACKEND, run_module
+from tests.datasets.test_pairs import LABELS, PHOTO, side_by_side
 
 # Section 9.11's generator table at 256x256: the encoder outputs, then every decoder output
 # concatenated with its skip.
@@ -90,20 +92,15 @@ def test_narrow_256_networks_map_the_notes_shapes():
     assert logits.shape == (1, 30, 30, 1)
 
 
-def test_dense_bottleneck_equals_the_transposed_convolution():
-    from layers import SubPixelConv2DTranspose
-
-    rng = np.random.default_rng(1)
-    for shape in [(3, 1, 1, 6), (3, 2, 2, 6)]:
-        kwargs = dict(strides=2, padding="same", bias_initializer="random_normal")
-        reference = keras.layers.Conv2DTranspose(5, 4, **kwargs)
-        dense = SubPixelConv2DTranspose(5, 4, **kwargs)
-        pix2pix._compute_densely(dense)
-        x = rng.normal(size=shape).astype("float32")
-        want = ops.convert_to_numpy(reference(x))
-        dense.build(shape)
-        dense.set_weights(reference.get_weights())
-        np.testing.assert_allclose(ops.convert_to_numpy(dense(x)), want, rtol=1e-5, atol=1e-5)
+def test_bottleneck_blocks_upsample_by_matrix_product():
+    """The decoder blocks whose input is at most 2x2 are `UNetUp(matmul=True)` (layers/pix2pix.py,
+    equal to the plain block: tests/layers/test_pix2pix.py); `dense_bottleneck=False` turns it off."""
+    config = pix2pix.Config()
+    pix2pix.check_config(config)
+    for dense, want in [(True, [True, True, False, False, False]), (False, [False] * 5)]:
+        generator = pix2pix.build_generator(config, "zeros", dense_bottleneck=dense)
+        blocks = [layer for layer in generator.layers if layer.name.startswith("up")]
+        assert [block.matmul for block in blocks] == want
 
 
 def test_generator_loss_is_gan_plus_100_l1():
@@ -146,21 +143,11 @@ def test_quick_run_writes_its_outputs_and_learns(tmp_path):
     assert summary["l1_heldout"] < 0.65 * summary["l1_untrained"]
 
     generator = keras.saving.load_model(tmp_path / "generator.keras")
-    x = to_float(pix2pix.render_buildings(1, 32, seed=5)[0], (-1, 1))
+    x = to_float(render_buildings(1, 32, seed=5)[0], (-1, 1))
     y = ops.convert_to_numpy(generator(x, training=False))
     assert y.shape == (1, 32, 32, 3) and -1 <= y.min() and y.max() <= 1
     discriminator = keras.saving.load_model(tmp_path / "discriminator.keras")
     assert ops.convert_to_numpy(discriminator([x, y])).shape == (1, 2, 2, 1)
-
-
-def test_buildings_are_deterministic_pairs():
-    labels, images = pix2pix.render_buildings(3, 64, seed=0)
-    assert labels.shape == images.shape == (3, 64, 64, 3) and images.dtype == np.uint8
-    # Label maps use only the palette; pair i depends on (seed, i) alone.
-    assert set(map(tuple, labels.reshape(-1, 3))) <= set(map(tuple, pix2pix.PALETTE))
-    again = pix2pix.render_buildings(2, 64, seed=0)
-    np.testing.assert_array_equal(again[1], images[:2])
-    assert not np.array_equal(pix2pix.render_buildings(1, 64, seed=1)[1][0], images[0])
 
 
 def test_pixelwise_baseline_is_the_median_colour_of_each_input_colour():
@@ -170,19 +157,6 @@ def test_pixelwise_baseline_is_the_median_colour_of_each_input_colour():
     out = pix2pix.pixelwise_baseline(x, y, x)
     np.testing.assert_array_equal(out[0, 0], 20)  # The (lower) median of 10, 20, 30, 90.
     np.testing.assert_array_equal(out[0, 1], 200)
-
-
-def side_by_side(a_color, b_color, size=(64, 32)):
-    """A JPEG of a pix2pix pair: A on the left half, B on the right."""
-    pixels = np.zeros((size[1], size[0], 3), np.uint8)
-    pixels[:, : size[0] // 2] = a_color
-    pixels[:, size[0] // 2 :] = b_color
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
-    return buffer.getvalue()
-
-
-PHOTO, LABELS = (200, 40, 40), (40, 40, 200)
 
 
 def test_facades_archive_is_read_as_labels_to_photos(tmp_path, no_network):
@@ -259,7 +233,7 @@ def build_parity():
 
 
 def parity_inputs():
-    labels, images = pix2pix.render_buildings(20, 32, seed=7)
+    labels, images = render_buildings(20, 32, seed=7)
     return {
         "inputs": to_float(labels, (-1, 1)).reshape(5, 4, 32, 32, 3),
         "targets": to_float(images, (-1, 1)).reshape(5, 4, 32, 32, 3),

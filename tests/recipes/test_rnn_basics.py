@@ -1,4 +1,4 @@
-"""rnn_basics (seeds/000 7.5, seeds/001 4.1): the notes' facts about cells, stacks, embeddings, masks."""
+"""rnn_basics (A 7.5, B 4.1): the notes' facts about cells, stacks, embeddings, masks."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""rnn_binary_addition (seeds/000 7.1): trask's adder in NumPy BPTT and Keras, exact on held-out sums."""
+"""rnn_binary_addition (A 7.1): trask's adder in NumPy BPTT and Keras, exact on held-out sums."""
 
 import json
 

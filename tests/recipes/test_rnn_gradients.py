@@ -1,4 +1,4 @@
-"""rnn_gradients (seeds/003 7.2, seeds/000 10.7): vanishing/exploding ||dh_T/dh_0||; Hinton's quiz."""
+"""rnn_gradients (D 7.2, A 10.7): vanishing/exploding ||dh_T/dh_0||; Hinton's quiz."""
 
 import json
 
@@ -29,7 +29,7 @@ def test_quick_run_vanishes_and_explodes(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     norms, ratios = summary["norms"], summary["ratio_T_over_1"]
     assert all(len(values) == 50 for values in norms.values())
-    # seeds/003 7.2's acceptance: sigmoid (spectral radius 1) vanishes, ReLU with W = 1.5 I explodes.
+    # D 7.2's acceptance: sigmoid (spectral radius 1) vanishes, ReLU with W = 1.5 I explodes.
     assert ratios["sigmoid 1"] < 1e-3
     assert ratios["relu 1.5"] > 1e3
     # ReLU units that stay active: dh_T/dh_0 = 1.5^T on them, so the norm grows by 1.5 per step.

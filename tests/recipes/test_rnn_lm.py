@@ -1,4 +1,4 @@
-"""rnn_lm (seeds/000 sections 1 and 7.2): the notes' 4-grams, sizes, backward passes, perplexity."""
+"""rnn_lm (A 1 and A 7.2): the notes' 4-grams, sizes, backward passes, perplexity."""
 
 import json
 import math
@@ -9,6 +9,7 @@ import pytest
 
 from recipes import engine, rnn_lm
 from recipes.common import cli, text
+from recipes.common.vocabulary import Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +36,11 @@ def test_vocabularies_and_britz_examples():
     train, heldout = text.split_heldout(sentences)
     assert len(heldout) / len(sentences) == pytest.approx(0.1, abs=0.01)
     vocab = rnn_lm.build_vocab(train, 250)
-    assert len(vocab) == 250 and vocab[-1] == text.UNK and vocab[0] == "the"
+    assert len(vocab) == 250 and vocab.tokens[-1] == text.UNK and vocab.tokens[0] == "the"
     vocab = rnn_lm.build_vocab(train, 300, specials=(text.START, text.END), unknown=text.UNKNOWN)
-    index = {w: i for i, w in enumerate(vocab)}
+    index = vocab.index
     assert (index[text.START], index[text.END], index[text.UNKNOWN]) == (0, 1, 299)
-    x, y, weights = rnn_lm.rnn_arrays([["a"] * 45, *train[:50]], index, max_length=20)
+    x, y, weights = rnn_lm.rnn_arrays([["a"] * 45, *train[:50]], vocab, max_length=20)
     lengths = weights.sum(axis=1).astype(int)
     pieces = sum(math.ceil(len(tokens) / 19) for tokens in train[:50])
     assert (x[:, 0] == 0).all() and x.shape == (3 + pieces, 20)  # 45 words: 3 pieces of <= 19
@@ -105,7 +106,7 @@ def test_truncated_bptt_equals_autodiff_only_when_untruncated():
 
 
 def test_generated_sentences_stop_at_the_end_token():
-    vocab = [text.START, text.END, "a", "b", text.UNKNOWN]
+    vocab = Vocabulary([text.START, text.END, "a", "b", text.UNKNOWN], unknown=text.UNKNOWN)
     model = rnn_lm.build_rnn_lm(len(vocab), hidden=4)
     sentences, finished = rnn_lm.generate(model, vocab, count=6, max_length=8, seed=0)
     for words, done in zip(sentences, finished):

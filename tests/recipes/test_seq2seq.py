@@ -1,4 +1,4 @@
-"""seq2seq (seeds/001 II.4.3.2-4.3.3): the lab's four pairs, masking, exact greedy decodes, reload."""
+"""seq2seq (B 4.3.2-4.3.3): the lab's four pairs, masking, exact greedy decodes, reload."""
 
 import contextlib
 import io
@@ -14,8 +14,8 @@ from recipes.common import cli
 
 @pytest.fixture(scope="module")
 def vocabularies():
-    source = seq2seq.Vocabulary(s for s, _ in seq2seq.PAIRS)
-    target = seq2seq.Vocabulary(t for _, t in seq2seq.PAIRS)
+    source = seq2seq.sentence_vocabulary(s for s, _ in seq2seq.PAIRS)
+    target = seq2seq.sentence_vocabulary(t for _, t in seq2seq.PAIRS)
     return source, target
 
 
@@ -32,7 +32,7 @@ def test_tokens_padding_and_teacher_forcing_inputs(vocabularies):
     source_vocab, target_vocab = vocabularies
     # The lab prints 17 and 13 (its SOS and EOS included); <pad> adds one to each.
     assert (len(source_vocab), len(target_vocab)) == (18, 14)
-    assert source_vocab.words[:6] == ["<pad>", "<sos>", "<eos>", "i", "feel", "hungry."]
+    assert source_vocab.tokens[:6] == ["<pad>", "<sos>", "<eos>", "i", "feel", "hungry."]
     source, decoder_input, target = seq2seq.make_arrays(seq2seq.PAIRS, source_vocab, target_vocab)
     assert source.shape == (4, 8) and decoder_input.shape == target.shape == (4, 5)
     assert source.dtype == target.dtype == np.int32
@@ -43,9 +43,9 @@ def test_tokens_padding_and_teacher_forcing_inputs(vocabularies):
     np.testing.assert_array_equal(decoder_input[:, 0], seq2seq.SOS)
     np.testing.assert_array_equal(decoder_input[:, 1:], np.where(target[:, 1:] > 0, target[:, :-1], 0))
     assert (decoder_input > 0).sum() == (target > 0).sum() == 4 + 4 + 5 + 5
-    assert target_vocab.decode([6, 7, 8, 2, 5, 0]) == "파이토치는 매우 쉽다."
+    assert seq2seq.decode_sentence(target_vocab, [6, 7, 8, 2, 5, 0]) == "파이토치는 매우 쉽다."
     with pytest.raises(cli.UsageError, match="not in the vocabulary: hello"):
-        source_vocab.encode("hello pytorch")
+        seq2seq.encode_sentence(source_vocab, "hello pytorch")
 
 
 def test_masking_final_state_and_loss_ignore_padding(vocabularies):
@@ -100,7 +100,8 @@ def test_reloaded_model_decodes_identically(quick_run, vocabularies):
     np.testing.assert_array_equal(compiled, eager)
     real = target != seq2seq.PAD
     np.testing.assert_array_equal(compiled[real], target[real])  # every word, then <eos>
-    assert [vocabularies[1].decode(ids) for ids in compiled] == [p["decoded"] for p in summary["pairs"]]
+    decoded = [seq2seq.decode_sentence(vocabularies[1], ids) for ids in compiled]
+    assert decoded == [p["decoded"] for p in summary["pairs"]]
 
 
 def test_bad_arguments_are_usage_errors(tmp_path):

@@ -1,4 +1,4 @@
-"""text_lstm (seeds/004 section 01): the notes' exact predictions on every backend and seed."""
+"""text_lstm (E 01): the notes' exact predictions on every backend and seed."""
 
 import json
 import re

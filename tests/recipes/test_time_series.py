@@ -1,4 +1,4 @@
-"""time_series (seeds/001 II.4.2.2): the lab's windows and split; the RNN beats the last value."""
+"""time_series (B 4.2.2): the lab's windows and split; the RNN beats the last value."""
 
 import json
 

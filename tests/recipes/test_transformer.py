@@ -1,5 +1,5 @@
-"""transformer (seeds/001 II.5.2, seeds/000 7.8.5): the default run reaches 99% exact match on 1,000
-held-out dates; causal decoding; beam width 1 = greedy; the saved model decodes identically."""
+"""transformer (B 5.2, A 7.8.5): the default run reaches 99% exact match on 1,000 held-out dates;
+causal decoding; beam width 1 = greedy; the saved model decodes identically."""
 
 import contextlib
 import io

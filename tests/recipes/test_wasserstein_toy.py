@@ -1,4 +1,4 @@
-"""python -m recipes.wasserstein_toy: the section 9.6 distances, in closed form and from samples."""
+"""python -m recipes.wasserstein_toy: the A 9.6 distances, in closed form and from samples."""
 
 import csv
 import json

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layers import SpaceToDepthConv2D
 from recipes import engine, wgan
 from tests.conftest import BACKEND, run_module
 
@@ -67,7 +68,8 @@ def test_defaults_are_algorithm_1_and_the_gp_paper():
     assert (gp.c_optimizer.beta_1, gp.c_optimizer.beta_2) == (0.0, 0.9)
     assert gp.config.gp_weight == 10.0
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in gp.critic.layers)
-    assert sum(isinstance(layer, wgan.SpaceToDepthConv2D) for layer in gp.critic.layers) == 2
+    # The GP critic's strided convolutions are layers.SpaceToDepthConv2D (tests/layers/test_conv.py).
+    assert sum(isinstance(layer, SpaceToDepthConv2D) for layer in gp.critic.layers) == 2
     assert all(v.constraint is None for v in gp.critic.weights)
 
 
@@ -95,27 +97,6 @@ def test_clipping_and_n_critic_updates_per_generator_update():
             assert np.abs(weight).max() <= 0.01 + 1e-9
         # Clipping is active: kernels sit at the bound.
         assert np.isclose(np.abs(weights[0]).max(), 0.01)
-
-
-@pytest.mark.parametrize("size,kernel,stride", [(14, 5, 2), (12, 4, 2), (12, 3, 3)])
-def test_space_to_depth_conv_equals_conv2d(size, kernel, stride):
-    """The GP critic's convolution layer computes exactly `keras.layers.Conv2D`, input gradients
-    included (forced to its rearranged form on every backend)."""
-    rng = np.random.default_rng(size)
-    x = rng.standard_normal((2, size, size, 3)).astype("float32")
-    args = dict(strides=stride, padding="same")
-    reference = keras.layers.Conv2D(4, kernel, **args)
-    layer = wgan.SpaceToDepthConv2D(4, kernel, implementation="space_to_depth", **args)
-    reference.build(x.shape)
-    layer.build(x.shape)
-    layer.set_weights(reference.get_weights())
-    outputs = []
-    for conv in (reference, layer):
-        y, (dx,) = engine.value_and_grad(lambda inputs, conv=conv: ops.sum(conv(inputs) ** 2), [x])
-        outputs.append((ops.convert_to_numpy(y), ops.convert_to_numpy(dx)))
-    np.testing.assert_allclose(outputs[1][0], outputs[0][0], rtol=1e-5)
-    np.testing.assert_allclose(outputs[1][1], outputs[0][1], rtol=1e-4, atol=1e-5)
-    assert layer.compute_output_shape(x.shape) == reference.compute_output_shape(x.shape)
 
 
 # ---------------------------------------------------------------------------------------------

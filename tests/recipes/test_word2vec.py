@@ -1,4 +1,4 @@
-"""word2vec (seeds/000 section 1): windows, subsampling, the model's scores, held-out quality."""
+"""word2vec (A 1): windows, subsampling, the model's scores, held-out quality."""
 
 import json
 
@@ -20,21 +20,20 @@ def quick_run(tmp_path_factory):
 def test_windows_and_rows_of_the_notes_sentence():
     tokens = "the quick brown fox jumped over the lazy dog".split()
     vocab, counts = word2vec.build_vocab([tokens], min_count=1)
-    assert vocab[:2] == [word2vec.PAD, "the"] and counts[1] == 2
-    index = {w: i for i, w in enumerate(vocab)}
-    (ids,) = word2vec.encode_sentences([tokens], index)
+    assert vocab.tokens[:2] == [word2vec.PAD, "the"] and counts[1] == 2
+    (ids,) = word2vec.encode_sentences([tokens], vocab)
     centres, contexts = word2vec.windows([ids], window=2)
     fox = list(tokens).index("fox")
-    assert vocab[centres[fox]] == "fox"
-    assert [vocab[i] for i in contexts[fox]] == ["quick", "brown", "jumped", "over"]
-    assert [vocab[i] for i in contexts[0]] == [word2vec.PAD, word2vec.PAD, "quick", "brown"]
+    assert vocab.tokens[centres[fox]] == "fox"
+    assert [vocab.tokens[i] for i in contexts[fox]] == ["quick", "brown", "jumped", "over"]
+    assert [vocab.tokens[i] for i in contexts[0]] == [word2vec.PAD, word2vec.PAD, "quick", "brown"]
     noise = word2vec.noise_distribution(counts)
     words, candidates, labels = word2vec.make_rows("skipgram", [ids], 2, 3, noise)
     assert words.shape == (30, 1) and candidates.shape == (30, 4)  # 2+3+4*4+3+2 = 30 pairs
     np.testing.assert_array_equal(labels[:, 0], 1) and np.testing.assert_array_equal(labels[:, 1:], 0)
     assert (candidates[:, 1:] > 0).all()  # PAD is never a negative
     words, candidates, _ = word2vec.make_rows("cbow", [ids], 2, 3, noise)
-    assert words.shape == (9, 4) and vocab[candidates[fox, 0]] == "fox"
+    assert words.shape == (9, 4) and vocab.tokens[candidates[fox, 0]] == "fox"
 
 
 def test_subsampling_and_noise_follow_word2vec():

@@ -1,4 +1,4 @@
-"""recipes.estimator on the current backend: section 5.3's checks, checkpoints, hooks, inputs."""
+"""recipes.common.estimator on the current backend: A 5.3's checks, checkpoints, hooks, inputs."""
 
 import contextlib
 import io
@@ -8,7 +8,7 @@ import pytest
 
 from recipes.common import estimator as est
 from recipes.engine import CheckpointError
-from recipes.vgg_estimator import EXAM_A, EXAM_A2, EXAM_B, exam_input_fns, exam_model_fn
+from recipes.vgg_estimator.exam import EXAM_A, EXAM_A2, EXAM_B, exam_input_fns, exam_model_fn
 
 PARAMS = {"learning_rate": 0.1, "log_every": 200}
 SEED = 0  # Trains on all three backends; the notes warn that some seeds leave every ReLU dead.
@@ -20,7 +20,7 @@ def make(model_dir):
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory):
-    """Section 5.3 run once: evaluate, train 1000 (hooks), evaluate, predict; then a new Estimator
+    """A 5.3 run once: evaluate, train 1000 (hooks), evaluate, predict; then a new Estimator
     on the same model_dir predicts and trains 1000 more."""
     model_dir = tmp_path_factory.mktemp("exam")
     train_fn, eval_fn, predict_fn = exam_input_fns(SEED)

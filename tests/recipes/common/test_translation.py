@@ -1,5 +1,5 @@
-"""recipes.translation and datasets.translation: the date task, tokenisation, beam search = greedy at
-width 1, attention weights, the spa-eng download path (a file:// origin)."""
+"""recipes.common.translation and datasets.translation: the date task, tokenisation, beam search =
+greedy at width 1, attention weights, the spa-eng download path (a file:// origin)."""
 
 import datetime
 import hashlib
