@@ -43,14 +43,8 @@ PAD = "<pad>"  # id 0: fills CBOW windows cut by a sentence's ends (masked out o
 
 
 @dataclasses.dataclass
-class Config(cli.RunConfig):
+class Config(text.CorpusConfig):
     model: str = cli.option("both", "cbow, skipgram or both", choices=MODELS)
-    dataset: str = cli.option(
-        "pydoc",
-        "text corpus: pydoc (embedded), shakespeare (download) or file (--data-dir)",
-        choices=("pydoc", "shakespeare", "file"),
-    )
-    data_dir: str = cli.option(None, "a .txt file or a folder of them (with --dataset file)")
     epochs: int = cli.option(10, "passes over the training text")
     batch_size: int = cli.option(256, "rows (a word, one positive, the negatives) per step")
     dim: int = cli.option(50, "vector size")
@@ -60,8 +54,6 @@ class Config(cli.RunConfig):
     sample: float = cli.option(1e-3, "subsampling threshold t of frequent words (0: keep all)")
     # Adam replaces word2vec's linearly decaying SGD.
     learning_rate: float = cli.option(3e-3, "Adam learning rate")
-    probes: str = cli.option(text.PROBES, "comma-separated words whose nearest words are printed")
-    neighbours: int = cli.option(6, "nearest words shown per probe")
 
 
 QUICK = {"epochs": 2, "learning_rate": 3e-2}

@@ -4,16 +4,32 @@ blocks, nearest words by cosine similarity and a PCA picture of embeddings (NumP
 The helpers that look words up take a `recipes.common.vocabulary.Vocabulary` (id = row of the
 embeddings)."""
 
+import dataclasses
 import re
 
 import numpy as np
 
 from datasets.text import load_text, words
-from recipes.common import plots
+from recipes.common import cli, plots
 
 UNK = "<unk>"
 START, END, UNKNOWN = "SENTENCE_START", "SENTENCE_END", "UNKNOWN_TOKEN"  # Britz's special tokens
 PROBES = "list,class,return,string,could"  # words whose nearest neighbours the recipes print
+
+
+@dataclasses.dataclass
+class CorpusConfig(cli.RunConfig):
+    """The flags of the recipes that learn word vectors from a text corpus (rnn_lm, word2vec)."""
+
+    dataset: str = cli.option(
+        "pydoc",
+        "text corpus: pydoc (embedded), shakespeare (download) or file (--data-dir)",
+        choices=("pydoc", "shakespeare", "file"),
+    )
+    data_dir: str = cli.option(None, "a .txt file or a folder of them (with --dataset file)")
+    probes: str = cli.option(PROBES, "comma-separated words whose nearest words are printed")
+    neighbours: int = cli.option(6, "nearest words shown per probe")
+
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n")
 
