@@ -1,6 +1,7 @@
 """Shared test helpers. The suite runs once per backend: `KERAS_BACKEND=jax pytest`, etc."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +20,31 @@ BACKEND = keras.backend.backend()
 engine.configure()
 
 
-def run_module(module, *args, env=None, timeout=300):
-    """Runs `python -m module args` on the current backend; returns the CompletedProcess."""
-    full_env = dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT), **(env or {}))
+def run_module(module, *args, env=None, timeout=300, cwd=ROOT):
+    """Runs `python -m module args` on the current backend; returns the CompletedProcess.
+
+    `env` adds to (or replaces, PYTHONPATH included) the environment; `cwd` comes first on the path.
+    """
+    full_env = dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT))
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         env=full_env,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def assert_plain_log(stdout, epochs):
+    """Output written to a pipe or file (not a terminal) is a readable log: no carriage returns or ANSI
+    escape codes of a live progress bar, and one progress summary line ("28/28 - 3s - ...") per epoch."""
+    # (`run_module`'s text mode turns a "\r" into "\n"; the bar's backspaces and colours stay.)
+    assert "\r" not in stdout and "\b" not in stdout, "a progress bar redraws itself in a log"
+    assert "\x1b[" not in stdout, "ANSI escape codes in a log"
+    summaries = [line for line in stdout.splitlines() if re.match(r"\d+/\d+ - \d+s - ", line)]
+    assert len(summaries) == epochs, stdout[-2000:]
 
 
 @pytest.fixture

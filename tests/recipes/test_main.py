@@ -1,9 +1,11 @@
 """`python -m recipes`: the catalogue, and `python -m recipes NAME ARGS` running recipe NAME."""
 
+import os
+
 import pytest
 
 from recipes.__main__ import NOTES, catalog
-from tests.conftest import BACKEND, run_module
+from tests.conftest import BACKEND, ROOT, run_module
 
 
 def test_the_catalogue_lists_every_recipe_with_its_section_and_the_legend():
@@ -37,3 +39,31 @@ def test_a_named_recipe_runs_with_its_arguments(tmp_path):
     assert help_text.returncode == 0 and "python -m recipes.wasserstein_toy" in help_text.stdout
     bad = run_module("recipes", "wasserstein_toy", "--epochs", "-3")
     assert bad.returncode == 2
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="start-up check before any backend import; runs once")
+def test_a_foreign_datasets_package_first_on_the_path_stops_a_run_with_one_line(tmp_path):
+    # Hugging Face's `datasets` stands in as a package of that name that must never be imported.
+    foreign = tmp_path / "datasets"
+    foreign.mkdir()
+    (foreign / "__init__.py").write_text("raise SystemExit('the foreign datasets was imported')\n")
+    # `python -m` puts the working folder first on the path, ahead of the project on PYTHONPATH.
+    proc = run_module("recipes.dcgan", "--quick", "--out", tmp_path / "out", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the package 'datasets'"), lines
+    assert str(foreign / "__init__.py") in lines[0] and "own virtual environment" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="start-up check before any backend import; runs once")
+def test_ours_hiding_an_installed_datasets_distribution_is_one_warning(tmp_path):
+    metadata = tmp_path / "datasets-2.19.0.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: datasets\nVersion: 2.19.0\n")
+    proc = run_module("recipes", env={"PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"}, timeout=60)
+    assert proc.returncode == 0 and "dcgan" in proc.stdout  # Ours is used: the run goes on.
+    assert proc.stderr.strip().splitlines() == [
+        "warning: this project's 'datasets' package hides the installed distribution "
+        f"datasets-2.19.0 ({metadata}); install keras-recipes in its own virtual environment"
+    ]
