@@ -336,7 +336,7 @@ def main(argv=None):
     check(config)
     out = Path(config.out or "runs/word2vec")
     out.mkdir(parents=True, exist_ok=True)
-    verbose = 1 if sys.stdout.isatty() else 2
+    verbose = engine.fit_verbose()
     engine.set_seed(config.seed)
 
     vocab, counts, train_ids, heldout_ids = load_corpus(config)

@@ -167,3 +167,51 @@ def test_no_path_to_a_file_the_project_does_not_ship():
         if "seeds/00" in path.read_text() and path.name != "test_architecture.py"
     ]
     assert not offences, offences
+
+
+def _keras_src_uses(path):
+    """Line numbers where a file imports or reads Keras' private modules (`keras.src`)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Attribute) and node.attr == "src":
+            names = ["keras.src"] if getattr(node.value, "id", None) == "keras" else []
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]  # importlib.import_module("keras.src..."), lazy_import(...)
+        else:
+            continue
+        if any(name == "keras.src" or name.startswith("keras.src.") for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_engine_uses_private_keras_apis():
+    # Private Keras (keras.src) can change in any release: pyproject.toml pins the tested minor
+    # version, and the engine's tests exercise every private API it uses.
+    offences = [
+        f"{path.relative_to(ROOT)}:{line} uses keras.src"
+        for name, path in SOURCES.items()
+        if not name.startswith("recipes.engine")
+        for line in _keras_src_uses(path)
+    ]
+    assert not offences, offences
+    # The check sees the uses it must: the engine's own.
+    assert _keras_src_uses(ROOT / "recipes" / "engine" / "_jax.py")
+    assert _keras_src_uses(ROOT / "recipes" / "engine" / "__init__.py")
+
+
+def test_the_keras_in_use_is_in_the_declared_range():
+    # The range in pyproject.toml is the one the suite runs with (keras depends on `packaging`).
+    import re
+
+    import keras
+    from packaging.requirements import Requirement
+
+    found = re.findall(r'^\s*"(keras[<>=!~ ].*)",', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert len(found) == 1, found
+    declared = Requirement(found[0])
+    assert declared.specifier.contains(keras.__version__), (keras.__version__, str(declared))
+    assert any(spec.operator == "<" for spec in declared.specifier), "no upper bound for keras"

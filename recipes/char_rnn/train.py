@@ -35,7 +35,9 @@ def train_corpus(config, text, verbose=True):
     rng = np.random.default_rng(config.seed)
     smooth = math.log(len(vocab))  # min-char-rnn's smooth_loss starts at the uniform loss.
     losses, smoothed, samples = [], [], []
-    bar = keras.utils.Progbar(config.steps, verbose=1 if verbose else 0, stateful_metrics=["loss"])
+    bar = keras.utils.Progbar(
+        config.steps, verbose=engine.fit_verbose() if verbose else 0, stateful_metrics=["loss"]
+    )
     start = time.perf_counter()
     compile_time = None
     for n in range(config.steps):

@@ -2,7 +2,6 @@
 CIFAR-10 fitted to a model's input, parameter counts (also of models built without weights), and
 one training run with Keras callbacks and its outputs."""
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -88,26 +87,10 @@ def parameter_counts(model):
     return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
 
 
-@contextlib.contextmanager
 def without_weights():
-    """Models built inside get variables with shapes but no values: counting the parameters of a
-    62M-parameter AlexNet takes milliseconds instead of seconds of random initialisation. Such
-    models cannot be run. (Keras defers the initialisation of variables created in a
-    StatelessScope; the deferred ones are dropped again on exit, which reaches into Keras' global
-    state. Should that change, the models are simply built with weights.)"""
-    try:
-        from keras.src.backend.common import global_state
-
-        key = "uninitialized_variables"
-        before = list(global_state.get_global_attribute(key) or [])
-    except (ImportError, AttributeError):
-        yield
-        return
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            yield
-    finally:
-        global_state.set_global_attribute(key, before)
+    """Models built inside get variables with shapes but no values, for counting the parameters of
+    big models in milliseconds; such models cannot be run (`engine.without_weights`)."""
+    return engine.without_weights()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +178,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
         validation_data=(x_test, y_test),
         shuffle=True,
         callbacks=callbacks,
-        verbose="auto",
+        verbose=engine.fit_verbose(),
     )
     seconds = time.perf_counter() - start
     if any(not np.isfinite(v) for v in history.history.get("loss", [])):

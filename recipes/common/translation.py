@@ -21,7 +21,6 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -253,7 +252,7 @@ def train_and_report(config, task, model, optimizer, out, title):
         epochs=config.epochs,
         validation_data=(list(task.held_arrays[:2]), task.held_arrays[2]),
         shuffle=True,
-        verbose=1 if sys.stdout.isatty() else 2,
+        verbose=engine.fit_verbose(),
         callbacks=[keras.callbacks.CSVLogger(str(out / "metrics.csv"))],
     )
     train_seconds = time.perf_counter() - started

@@ -8,13 +8,18 @@ differently. This package hides exactly that:
   tensors; nestable (a gradient of a gradient norm).
 - `function(fn, state)`: a compiled step that may update several models, optimizers and seed generators;
   `jax.jit` with all state threaded in and out, `tf.function` on TensorFlow, eager on torch.
-- `Loop`: epochs with a Keras `Progbar`, `metrics.csv`, TensorBoard events, a checkpoint per epoch,
+- `Loop`: epochs with a Keras `Progbar` (one line per epoch when stdout is not a terminal:
+  `fit_verbose()`), `metrics.csv`, TensorBoard events, a checkpoint per epoch,
   `resume`, and a clean stop when a loss becomes NaN.
 
 Nothing is imported until it is used, so `python -m recipes.NAME --help` stays fast.
 """
 
+import contextlib
 import importlib
+
+# Keras' private list of variables whose initialisation a StatelessScope deferred.
+_UNINITIALIZED = "uninitialized_variables"
 
 
 class EngineError(RuntimeError):
@@ -64,6 +69,46 @@ def set_seed(seed):
         import torch
 
         torch.manual_seed(seed)
+
+
+def fit_verbose():
+    """Keras' `verbose` for `fit` and `Progbar`: 1 (a live progress bar) on a terminal, else 2.
+
+    With stdout redirected to a file or a pipe, a progress bar writes `\\r` and ANSI colour codes
+    that make the log unreadable; 2 writes one plain summary line per epoch instead. (Keras'
+    `verbose="auto"` cannot tell: it treats every POSIX process as a terminal.)
+    """
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
+
+
+@contextlib.contextmanager
+def without_weights():
+    """Models built inside get variables with shapes but no values: counting the parameters of a
+    62M-parameter AlexNet takes milliseconds instead of seconds of random initialisation. Such
+    models cannot be run.
+
+    Keras defers the initialisation of variables created in a `StatelessScope(initialize_variables=
+    False)`; the deferred ones are dropped again on exit, which reaches into Keras' private global
+    state (`keras.src`, confined to this package; tests/recipes/engine checks it still holds).
+    Should that state be gone, the models are simply built with weights.
+    """
+    import keras
+
+    try:
+        from keras.src.backend.common import global_state
+
+        before = list(global_state.get_global_attribute(_UNINITIALIZED) or [])
+    except (ImportError, AttributeError):
+        yield
+        return
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute(_UNINITIALIZED, before)
 
 
 def configure(directory=None):

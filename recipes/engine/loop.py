@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from recipes.engine import CheckpointError, TrainingDiverged, backend, state_variables
+from recipes.engine import CheckpointError, TrainingDiverged, backend, fit_verbose, state_variables
 
 CHECKPOINT_GLOB = "epoch-*.npz"
 
@@ -214,7 +214,8 @@ class Loop:
         return self.history
 
     def _run_epoch(self, step, batches, epoch, steps_per_epoch):
-        progbar = keras.utils.Progbar(steps_per_epoch, verbose=1 if self.verbose else 0)
+        # A live bar on a terminal; one summary line per epoch in a log file or a pipe.
+        progbar = keras.utils.Progbar(steps_per_epoch, verbose=fit_verbose() if self.verbose else 0)
         totals, count = {}, 0
         start = time.perf_counter()
         for batch in batches:

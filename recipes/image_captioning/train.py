@@ -4,7 +4,6 @@ captions of the held-out images scored by BLEU-4, and the outputs."""
 import dataclasses
 import json
 import math
-import sys
 import textwrap
 import time
 
@@ -39,7 +38,7 @@ def fit(config, model, data, out):
         epochs=config.epochs,
         validation_data=([v_img, v_cap], v_y),
         shuffle=True,
-        verbose=1 if sys.stdout.isatty() else 2,
+        verbose=engine.fit_verbose(),
         callbacks=[keras.callbacks.CSVLogger(str(out / "metrics.csv"))],
     )
     seconds = time.perf_counter() - started

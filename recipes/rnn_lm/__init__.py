@@ -24,7 +24,6 @@ nplm_metrics.csv, rnn_metrics.csv, nplm.keras, rnn.keras, summary.json.
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 from recipes import engine
@@ -159,7 +158,7 @@ def main(argv=None):
     check(config)
     out = Path(config.out or "runs/rnn_lm")
     out.mkdir(parents=True, exist_ok=True)
-    verbose = 1 if sys.stdout.isatty() else 2
+    verbose = engine.fit_verbose()
     engine.set_seed(config.seed)
 
     train_sents, heldout_sents = load_corpus(config)

@@ -12,7 +12,7 @@ import pytest
 from recipes import classic_cnns
 from recipes.__main__ import catalog
 from recipes.common import cli
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_plain_log
 
 
 def shape(model, layer):
@@ -156,9 +156,10 @@ def test_too_small_images_fail_with_one_line(tmp_path, capsys):
     assert len(err) == 1 and "alexnet cannot take 64x64 images" in err[0], err
 
 
-def test_quick_run_writes_its_outputs(tmp_path):
+def test_quick_run_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "lenet5"
     assert classic_cnns.main(["--quick", "--out", str(out)]) == 0
+    assert_plain_log(capsys.readouterr().out, epochs=1)  # Captured, not a terminal: fit(verbose=2).
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["total"] == 61_706 and summary["published"]["trainable"] == 61_706
     assert summary["input_shape"] == [32, 32, 1] and summary["held_out_images"] == 32

@@ -12,7 +12,7 @@ from keras import ops
 
 from recipes import dcgan
 from recipes.common import gan_training
-from tests.conftest import BACKEND, ROOT, run_module
+from tests.conftest import BACKEND, ROOT, assert_plain_log, run_module
 
 
 def parity_inputs():
@@ -68,6 +68,7 @@ def test_quick_run_writes_its_outputs(tmp_path):
     proc = run_module("recipes.dcgan", "--quick", "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "transposed convolution check: [[1, 1, 3, 2], [1, 1, 3, 2], [4, 4, 10, 6]" in proc.stdout
+    assert_plain_log(proc.stdout, epochs=2)  # stdout is a pipe: no progress bar in engine.Loop
     for name in ["samples/epoch-001.png", "samples/epoch-002.png", "samples.png", "losses.png"]:
         assert (out / name).stat().st_size > 200, name
     with open(out / "metrics.csv") as f:

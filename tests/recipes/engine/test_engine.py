@@ -281,3 +281,68 @@ def test_loop_writes_metrics_and_tensorboard_events(tmp_path):
         "epoch-0002.npz",
     ]
     assert engine_loop.latest_checkpoint(tmp_path / "checkpoints").name == "epoch-0002.npz"
+
+
+# ---- the private Keras APIs the engine relies on (keras.src; nowhere else: tests/test_architecture)
+# Each test fails when a Keras release changes the private behaviour the engine uses.
+
+
+def test_set_seed_makes_unseeded_keras_random_reproducible():
+    # Off TensorFlow, set_seed resets Keras' global seed generator and seed in keras.src state.
+    from keras.src.backend.common import global_state
+    from keras.src.utils import rng_utils
+
+    def unseeded():
+        return ops.convert_to_numpy(keras.random.normal((6,)))
+
+    engine.set_seed(7)
+    assert global_state.get_global_attribute(rng_utils.GLOBAL_RANDOM_SEED) == 7
+    first = unseeded()
+    engine.set_seed(7)
+    np.testing.assert_array_equal(unseeded(), first)
+    engine.set_seed(8)
+    assert not np.array_equal(unseeded(), first)
+
+
+def test_without_weights_defers_and_then_forgets_the_variables():
+    from keras.src.backend.common import global_state
+
+    key = "uninitialized_variables"  # engine._UNINITIALIZED
+    assert engine._UNINITIALIZED == key
+    before = list(global_state.get_global_attribute(key) or [])
+    with engine.without_weights():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        deferred = global_state.get_global_attribute(key) or []
+        # Keras records the deferred variables under this key; the engine drops them on exit.
+        assert {id(v) for v in model.weights} <= {id(v) for v in deferred}
+    assert (global_state.get_global_attribute(key) or []) == before
+    assert model.count_params() == 4 * 3 + 3
+
+
+def test_a_stateless_scope_reads_and_records_through_the_hooks_the_jax_engine_overrides():
+    # _jax._Scope subclasses keras.StatelessScope: Keras must read variables through
+    # get_current_value, report assignments through add_update and key its state_mapping by id.
+    from keras.src.backend.common.stateless_scope import StatelessScope, get_stateless_scope
+
+    variable = keras.Variable(np.float32(1.0))
+    with keras.StatelessScope(state_mapping=[(variable, np.float32(5.0))]) as outer:
+        assert float(ops.convert_to_numpy(outer.state_mapping[id(variable)])) == 5.0
+
+    calls = []
+
+    class Recording(StatelessScope):
+        def get_current_value(self, v):
+            calls.append(("read", v.path))
+            return super().get_current_value(v)
+
+        def add_update(self, update):
+            calls.append(("update", update[0].path))
+            super().add_update(update)
+
+    with Recording(state_mapping=[(variable, np.float32(5.0))]) as scope:
+        assert get_stateless_scope() is scope
+        assert float(ops.convert_to_numpy(variable.value)) == 5.0
+        variable.assign(np.float32(3.0))
+        assert float(ops.convert_to_numpy(scope.state_mapping[id(variable)])) == 3.0
+    assert ("read", variable.path) in calls and ("update", variable.path) in calls
+    assert float(ops.convert_to_numpy(variable.value)) == 1.0  # Outside: untouched.
