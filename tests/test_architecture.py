@@ -6,6 +6,7 @@ recipes/engine/ imports tensorflow, torch or jax. Pure source analysis: it runs 
 """
 
 import ast
+import functools
 import sys
 
 import pytest
@@ -169,10 +170,15 @@ def test_no_path_to_a_file_the_project_does_not_ship():
     assert not offences, offences
 
 
+@functools.cache
+def _tree(path):
+    return ast.parse(path.read_text())
+
+
 def _keras_src_uses(path):
     """Line numbers where a file imports or reads Keras' private modules (`keras.src`)."""
     lines = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -215,3 +221,37 @@ def test_the_keras_in_use_is_in_the_declared_range():
     declared = Requirement(found[0])
     assert declared.specifier.contains(keras.__version__), (keras.__version__, str(declared))
     assert any(spec.operator == "<" for spec in declared.specifier), "no upper bound for keras"
+
+
+def _called_names(node):
+    """The names of the functions called anywhere under `node` (`a.b.f(...)` gives "f")."""
+    return {
+        getattr(call.func, "attr", None) or getattr(call.func, "id", None)
+        for call in ast.walk(node)
+        if isinstance(call, ast.Call)
+    }
+
+
+def test_the_readme_names_exactly_the_recipes_that_write_tensorboard_events():
+    # Event files come from engine.Loop: a recipe writes them when it builds a Loop itself or calls
+    # a shared function that does (gan_training.train_image_gan, ...).
+    import re
+
+    trees = {name: _tree(path) for name, path in SOURCES.items()}
+    builders = {"Loop"} | {
+        function.name
+        for name, tree in trees.items()
+        if name.startswith("recipes.common")
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef) and "Loop" in _called_names(function)
+    }
+    writers = {
+        _recipe_of(name).split(".")[1]
+        for name, tree in trees.items()
+        if _recipe_of(name) and _called_names(tree) & builders
+    }
+    readme = (ROOT / "README.md").read_text()
+    paragraph = next(p for p in readme.split("\n\n") if p.startswith("TensorBoard event files"))
+    named = set(re.findall(r"`([a-z0-9_]+)`", paragraph)) - {"tensorboard"}
+    assert named == writers, f"README names {sorted(named)}; engine.Loop trains {sorted(writers)}"
+    assert {"dcgan", "gan_1d"} <= writers  # The check sees a shared builder and a direct Loop.
