@@ -8,6 +8,7 @@ into the Keras cache; "folder" reads any folder of images (e.g. CelebA's img_ali
 import functools
 import importlib.util
 import os
+import sys
 
 import numpy as np
 from PIL import Image
@@ -97,7 +98,9 @@ def load_folder(data_dir, image_size=64, crop=None, limit=None):
         from keras.utils import Progbar
 
         print(f"Loading {len(files)} images from {data_dir}")
-        progbar = Progbar(len(files), unit_name="image")
+        # A live bar on a terminal, one line at the end in a log (engine.fit_verbose, which
+        # datasets may not import).
+        progbar = Progbar(len(files), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
     images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     for i, path in enumerate(files):
         with Image.open(path) as image:
