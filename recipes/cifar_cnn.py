@@ -17,7 +17,7 @@ evaluates on its 10,000 test images.
 
 Measured: `--batch-norm` reaches 98.6% held-out accuracy on the digits in 10 epochs (JAX, 166 s).
 Outputs (under --out, default runs/cifar_cnn, or runs/cifar_cnn_bn with --batch-norm): metrics.csv,
-curves.png, checkpoints/last.keras (for --resume), model.keras and summary.json (parameter counts,
+curves.png, checkpoints/ (for --resume), model.keras and summary.json (parameter counts,
 feature-map shapes, held-out accuracy).
 """
 

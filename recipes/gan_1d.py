@@ -349,7 +349,14 @@ def main(argv=None):
     )
     gan = GAN1D(config)
     step = engine.function(gan.step, list(gan.state.values()), jit=config.jit)
-    loop = engine.Loop(out, gan.state, resume=config.resume)
+    loop = engine.Loop(
+        out,
+        gan.state,
+        resume=config.resume,
+        overwrite=config.overwrite,
+        config=dataclasses.asdict(config),
+        epochs_in_schedule=config.lr_floor != 1,  # the cosine decay spans --epochs
+    )
 
     # The panels of figure1.png: one snapshot before training and one after every epoch.
     grid, z_lines, z_density = figure_inputs(config)

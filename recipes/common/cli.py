@@ -14,7 +14,7 @@ import typing
 
 from datasets import DatasetUnavailable
 from recipes import engine
-from recipes.engine import CheckpointError, TrainingDiverged
+from recipes.engine import CheckpointError, OutputError, TrainingDiverged
 
 EXIT_USAGE = 2  # bad input, data set not available, unreadable checkpoint
 EXIT_DIVERGED = 3  # a loss became NaN
@@ -49,6 +49,8 @@ class RunConfig:
     data_dir: str = option(None, "a folder of images to train on instead (e.g. CelebA)")
     out: str = option(None, "output folder (default runs/RECIPE)")
     resume: bool = option(False, "continue from the newest checkpoint in --out")
+    # Shown exactly where --resume is (see _parser): a new run never deletes a previous one unasked.
+    overwrite: bool = option(False, "start over in an --out that holds a previous run (deletes it)")
     quick: bool = option(False, "a run of seconds on tiny data and models (used by the tests)")
 
 
@@ -64,6 +66,8 @@ def reject_unused(config, names, recipe):
     """UsageError (one line) when one of the hidden flags `names` differs from its default: a
     recipe that trains nothing refuses --epochs and the like instead of ignoring them."""
     defaults = type(config)()
+    if "resume" in names and hasattr(config, "overwrite"):  # hidden together (see _parser)
+        names = (*names, "overwrite")
     for name in names:
         if getattr(config, name) != getattr(defaults, name):
             flag = "--" + name.replace("_", "-")
@@ -77,11 +81,14 @@ def _parser(config_class, prog, description, suppress_defaults):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
+    fields = {field.name: field for field in dataclasses.fields(config_class)}
+    for field in fields.values():
         flag = "--" + field.name.replace("_", "-")
         extra = {k: v for k, v in field.metadata.items() if k != "help"}
         default = argparse.SUPPRESS if suppress_defaults else field.default
         help_text = field.metadata.get("help", "")
+        if field.name == "overwrite" and "resume" in fields:  # Offered where --resume is.
+            help_text = help_text if fields["resume"].metadata.get("help") != HIDDEN else HIDDEN
         if hints[field.name] is bool:
             action = argparse.BooleanOptionalAction
             parser.add_argument(flag, action=action, default=default, help=help_text)
@@ -114,7 +121,7 @@ def run(main, argv=None):
     engine.configure()
     try:
         return main(argv) or 0
-    except (DatasetUnavailable, CheckpointError, UsageError) as error:
+    except (DatasetUnavailable, CheckpointError, OutputError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingDiverged as error:

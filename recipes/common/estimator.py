@@ -384,7 +384,7 @@ class Estimator:
         try:
             meta = engine.load_checkpoint(path, groups)
         except CheckpointError as error:
-            message = str(error).replace("run without --resume to start over", "use another model_dir")
+            message = str(error).replace("start over with --overwrite", "use another model_dir")
             raise CheckpointError(message) from None
         entry[2] = int(meta["global_step"])
         self._print(f"Restored {path} (global_step {entry[2]})")

@@ -149,9 +149,16 @@ def train_image_gan(
         The summary dict also written to `summary.json`: the scores before and after training,
         epochs, backend and config.
     """
-    (out / "samples").mkdir(parents=True, exist_ok=True)
     step = engine.function(gan.step, list(gan.state.values()), jit=config.jit)
-    loop = engine.Loop(out, gan.state, resume=config.resume)
+    # Checks --out (a file, a previous run) before anything is written there.
+    loop = engine.Loop(
+        out,
+        gan.state,
+        resume=config.resume,
+        overwrite=config.overwrite,
+        config=dataclasses.asdict(config),
+    )
+    (out / "samples").mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
     summary = {}
     if score is not None:

@@ -103,7 +103,7 @@ def plot_curves(metrics_path, path, title):
     if not rows:
         return
     plt = plots.pyplot()
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs = [int(r["epoch"]) for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, key in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
@@ -118,19 +118,13 @@ def plot_curves(metrics_path, path, title):
     plt.close(fig)
 
 
-def _model_to_fit(build, config, train_images, checkpoint, metrics_path):
-    """(model, initial epoch): the checkpoint's model and optimizer with --resume, else `build()`
-    compiled with Adam on a cosine-decayed rate and cross-entropy on logits."""
-    if config.resume and checkpoint.exists():
-        model = keras.saving.load_model(checkpoint)
-        initial_epoch = len(engine.read_metrics(metrics_path))  # the epochs already run
-        print(f"Resuming from {checkpoint} after epoch {initial_epoch}")
-        return model, initial_epoch
-    if config.resume:
-        print(f"No checkpoint in {checkpoint.parent}: starting from scratch")
+def _compiled(build, config, train_images):
+    """`build()` compiled with Adam on a cosine-decayed rate and cross-entropy on logits, with its
+    optimizer built, so that a checkpoint can restore its slots and iteration count."""
     model = build()
     # The rate decays along a cosine to 0: with a constant rate the held-out accuracy swings by
-    # up to 15 points between late epochs (measured with batch norm on the digits).
+    # up to 15 points between late epochs (measured with batch norm on the digits). The schedule
+    # spans --epochs, so a resume must keep them (engine.Loop's epochs_in_schedule).
     total_steps = max(config.epochs * -(-train_images // config.batch_size), 1)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
     model.compile(
@@ -140,55 +134,80 @@ def _model_to_fit(build, config, train_images, checkpoint, metrics_path):
         # XLA's compile time outweighs a --quick run's few TensorFlow steps.
         jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
     )
-    return model, 0
+    model.optimizer.build(model.trainable_variables)
+    return model
 
 
 def train_and_evaluate(build, config, data, out, name, describe=None):
-    """Compiles `build()` (Adam, cross-entropy on logits), fits it with Keras callbacks, evaluates it
-    on the held-out data, writes metrics.csv, curves.png, checkpoints/last.keras, model.keras and
-    summary.json under `out`, and returns the summary dict.
+    """Compiles `build()` (Adam, cross-entropy on logits), fits it, evaluates it on the held-out
+    data, writes metrics.csv, curves.png, checkpoints/, tensorboard/, model.keras and summary.json
+    under `out`, and returns the summary dict.
 
-    With `config.resume`, training continues from checkpoints/last.keras (model and optimizer) at the
-    epoch after the last one in metrics.csv. `describe(model)` adds entries to the summary.
+    `model.fit` runs one epoch at a time, on the training data shuffled by (seed, epoch), inside an
+    `engine.Loop`: after every epoch a checkpoint (written atomically) holds the weights, the
+    optimizer's slots and iteration count (so the schedule's position), the dropout seed state,
+    the epoch and the metrics rows. With `config.resume` training continues from the newest usable
+    one and ends where the uninterrupted run would; `config.overwrite` starts over in a folder with a
+    previous run. `describe(model)` adds entries to the summary.
     """
     x, y, x_test, y_test = data
     out = Path(out)
-    checkpoint = out / "checkpoints" / "last.keras"
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path = out / "metrics.csv"
-    model, initial_epoch = _model_to_fit(build, config, len(x), checkpoint, metrics_path)
+    model = _compiled(build, config, len(x))
+    loop = engine.Loop(
+        out,
+        {"model": model, "optimizer": model.optimizer},
+        resume=config.resume,
+        overwrite=config.overwrite,
+        config=vars(config),
+        epochs_in_schedule=True,
+    )
     counts = parameter_counts(model)
     print(
         f"{name}: {counts['total']:,} parameters ({counts['non_trainable']:,} non-trainable); "
         f"{len(x)} training and {len(x_test)} held-out images of {config.dataset} at "
         f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}, backend {engine.backend()}"
     )
+
+    def stop_after_one_epoch(epoch, logs):
+        model.stop_training = True  # fit(epochs=config.epochs) still shows "Epoch 3/10"
+
     callbacks = [
-        keras.callbacks.CSVLogger(str(metrics_path), append=initial_epoch > 0),
-        keras.callbacks.ModelCheckpoint(str(checkpoint)),
         keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.LambdaCallback(on_epoch_end=stop_after_one_epoch),
     ]
-    start = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        validation_data=(x_test, y_test),
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=engine.fit_verbose(),
-    )
-    seconds = time.perf_counter() - start
-    if any(not np.isfinite(v) for v in history.history.get("loss", [])):
-        raise engine.TrainingDiverged(f"the loss of {name} became NaN; last checkpoint {checkpoint}")
-    if "val_loss" in history.history:  # fit evaluated the final model on the held-out data.
-        loss, accuracy = history.history["val_loss"][-1], history.history["val_accuracy"][-1]
+    fit_seconds = []
+
+    def train_epoch(epoch):
+        # The order depends only on (seed, epoch): a resumed run sees the batches it would have.
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
+        start = time.perf_counter()
+        history = model.fit(
+            x[order],
+            y[order],
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            initial_epoch=epoch - 1,
+            validation_data=(x_test, y_test),
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=engine.fit_verbose(),
+        )
+        fit_seconds.append(time.perf_counter() - start)
+        logs = {key: float(values[-1]) for key, values in sorted(history.history.items())}
+        if not np.isfinite(logs["loss"]):
+            last = engine.latest_checkpoint(loop.checkpoint_dir)
+            raise engine.TrainingDiverged(
+                f"the loss of {name} became NaN at epoch {epoch}; last checkpoint {last or 'none'}"
+            )
+        return logs
+
+    history = loop.run(train_epoch, epochs=config.epochs)
+    seconds = sum(fit_seconds)
+    if history and "val_loss" in history[-1]:  # fit evaluated the final model on the held-out data.
+        loss, accuracy = history[-1]["val_loss"], history[-1]["val_accuracy"]
     else:
         loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    epochs_run = config.epochs - initial_epoch
-    steps = epochs_run * -(-len(x) // config.batch_size)
+    steps = len(fit_seconds) * -(-len(x) // config.batch_size)
     summary = {
         "model": name,
         "backend": engine.backend(),
@@ -205,7 +224,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
         **(describe(model) if describe else {}),
     }
     model.save(out / "model.keras")
-    plot_curves(metrics_path, out / "curves.png", f"{name} on {config.dataset}")
+    plot_curves(loop.metrics_path, out / "curves.png", f"{name} on {config.dataset}")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"{name}: held-out accuracy {accuracy:.4f} (loss {loss:.4f}) after {config.epochs} epochs; "

@@ -30,6 +30,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not match the model (one-line message)."""
 
 
+class OutputError(RuntimeError):
+    """An output folder that cannot be written, or that holds a previous run (one-line message)."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the message names the last good checkpoint."""
 
@@ -222,7 +226,15 @@ def function(fn, state, *, jit=True):
 
 
 def __getattr__(name):
-    if name in ("Loop", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_metrics"):
+    if name in (
+        "Loop",
+        "save_checkpoint",
+        "load_checkpoint",
+        "latest_checkpoint",
+        "restore_checkpoint",
+        "prepare_output",
+        "read_metrics",
+    ):
         from recipes.engine import loop
 
         return getattr(loop, name)

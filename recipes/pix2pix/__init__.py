@@ -144,7 +144,6 @@ def main(argv=None):
     name = config.data_dir or config.dataset
     flip = config.flip if config.flip is not None else name != "buildings"
     out = Path(config.out or "runs/pix2pix")
-    (out / "samples").mkdir(parents=True, exist_ok=True)
     print(
         f"Pix2Pix on {name}: {len(x_train)} training and {len(x_test)} held-out pairs "
         f"{x_train.shape[1:]}, backend {engine.backend()}"
@@ -158,7 +157,14 @@ def main(argv=None):
         f"{gan.discriminator.count_params():,} weights"
     )
     step = engine.function(gan.step, list(gan.state.values()), jit=config.jit)
-    loop = engine.Loop(out, gan.state, resume=config.resume)
+    loop = engine.Loop(
+        out,
+        gan.state,
+        resume=config.resume,
+        overwrite=config.overwrite,
+        config=dataclasses.asdict(config),
+    )
+    (out / "samples").mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
     if loop.epoch and summary_path.exists():
         summary = json.loads(summary_path.read_text())

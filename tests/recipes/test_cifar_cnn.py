@@ -22,17 +22,32 @@ def test_shapes_and_parameter_counts_of_the_notes(batch_norm):
     assert counts["total"] == cifar_cnn.PARAMS[batch_norm]
 
 
-def test_quick_run_writes_its_outputs(tmp_path):
+def test_quick_run_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "run"
     assert cifar_cnn.main(["--quick", "--batch-norm", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == 2 and summary["parameters"]["total"] == 3_449_130
     assert summary["feature_shapes"]["pool3_3"] == [4, 4, 128]
     assert summary["train_images"] == 64 and 0 <= summary["held_out_accuracy"] <= 1
-    assert (out / "checkpoints" / "last.keras").exists() and (out / "curves.png").exists()
+    assert (out / "checkpoints" / "epoch-0001.npz").exists() and (out / "curves.png").exists()
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].split(",")[:2] == ["epoch", "accuracy"] and len(rows) == 2
     assert keras.saving.load_model(out / "model.keras").count_params() == 3_449_130
+
+    # A rerun into the finished run's folder, or an --out that is a file: one line, exit 2, nothing
+    # deleted or changed (issue 16, items 4 and 5).
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli.run(cifar_cnn.main, ["--quick", "--batch-norm", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out} holds a previous run ("), err
+    assert "--resume" in err[0] and "--overwrite" in err[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+    assert cli.run(cifar_cnn.main, ["--quick", "--out", str(out / "summary.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: the output folder {out / 'summary.json'} is a file (--out must name a folder)"
+    ]
 
 
 def test_cifar10_offline_is_one_line_and_exit_2(tmp_path, no_network, capsys):

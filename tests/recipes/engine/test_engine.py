@@ -346,3 +346,170 @@ def test_a_stateless_scope_reads_and_records_through_the_hooks_the_jax_engine_ov
         assert float(ops.convert_to_numpy(scope.state_mapping[id(variable)])) == 3.0
     assert ("read", variable.path) in calls and ("update", variable.path) in calls
     assert float(ops.convert_to_numpy(variable.value)) == 1.0  # Outside: untouched.
+
+
+# --- The checkpoint contract: atomic writes, resume from the last complete checkpoint, and a
+# new run that never deletes a previous one unasked. (Tests run as root: an unwritable folder is
+# a file where the folder should be, or a patched write.)
+
+
+def train_loop(out, epochs, **kwargs):
+    """A TinyTrainer Loop run to `epochs` in `out`: (loop, history, final variables)."""
+    trainer = TinyTrainer()
+    x, y = regression_data()
+    loop = engine.Loop(
+        out,
+        {"model": trainer.model, "opt": trainer.optimizer, "noise": trainer.noise},
+        verbose=False,
+        **kwargs,
+    )
+    history = loop.fit(
+        engine.function(trainer.step, trainer.state),
+        lambda epoch: [(np.roll(x, epoch, axis=0), np.roll(y, epoch, axis=0))] * 2,
+        epochs=epochs,
+        steps_per_epoch=2,
+    )
+    return loop, history, numpy(trainer.model.variables + trainer.optimizer.variables)
+
+
+def without_timing(history):
+    return [
+        {k: v for k, v in row.items() if k not in ("seconds", "steps_per_second")} for row in history
+    ]
+
+
+def failing_replace(name):
+    """os.replace that fails like a full disk when it would create `name`."""
+    real = engine_loop.os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(name):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    return replace
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint_and_resume_equals_the_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    _, straight, straight_variables = train_loop(tmp_path / "straight", 3)
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        patch.setattr(engine_loop.os, "replace", failing_replace("epoch-0003.npz"))
+        with pytest.raises(engine.CheckpointError) as error:
+            train_loop(out, 3)
+    assert str(error.value) == (
+        f"could not write checkpoint {out / 'checkpoints' / 'epoch-0003.npz'} (No space left on "
+        "device); the previous checkpoint is kept"
+    )
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "epoch-0001.npz",
+        "epoch-0002.npz",
+    ]
+    (out / "metrics.csv").unlink()  # The rows come from the checkpoint, not from metrics.csv.
+    loop, resumed, resumed_variables = train_loop(out, 3, resume=True)
+    assert loop.restored[0].name == "epoch-0002.npz"
+    assert without_timing(resumed) == without_timing(straight)
+    assert [row["epoch"] for row in loop._read_metrics()] == [1, 2, 3]
+    for a, b in zip(resumed_variables, straight_variables):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    train_loop(tmp_path, 3)
+    checkpoints = tmp_path / "checkpoints"
+    newest = checkpoints / "epoch-0003.npz"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    trainer = TinyTrainer(seed=7)
+    loop = engine.Loop(tmp_path, {"model": trainer.model}, resume=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"Skipped: checkpoint {newest} is corrupt or unreadable (")
+    assert lines[0].endswith(f"resuming from {checkpoints / 'epoch-0002.npz'}") and len(lines) == 2
+    assert loop.epoch == 2 and [row["epoch"] for row in loop.history] == [1, 2]
+    assert (checkpoints / "epoch-0003.npz.corrupt").exists()  # Kept for a look, out of the way.
+
+    # None usable: one line, nothing deleted.
+    (checkpoints / "epoch-0001.npz").write_bytes(b"\0" * 100)
+    (checkpoints / "epoch-0002.npz").write_bytes(b"")
+    with pytest.raises(engine.CheckpointError) as error:
+        engine.Loop(tmp_path, {"model": trainer.model}, resume=True, verbose=False)
+    message = str(error.value)
+    assert message.startswith(f"checkpoint {checkpoints / 'epoch-0002.npz'} is corrupt or unreadable")
+    assert message.endswith("no older checkpoint is usable; start over with --overwrite")
+    assert "\n" not in message and len(list(checkpoints.iterdir())) == 3  # nothing deleted
+
+
+@pytest.mark.parametrize(
+    "meta,reason",
+    [
+        ({}, "no whole-number epoch but None"),
+        ({"epoch": "3"}, "no whole-number epoch but '3'"),
+        ({"epoch": 2, "history": "rows"}, "no list of metrics rows"),
+    ],
+)
+def test_hand_edited_metadata_is_a_one_line_checkpoint_error(tmp_path, meta, reason):
+    trainer = TinyTrainer()
+    (tmp_path / "checkpoints").mkdir()
+    path = tmp_path / "checkpoints" / "epoch-0002.npz"
+    engine.save_checkpoint(path, {"model": trainer.model.variables}, meta)
+    with pytest.raises(engine.CheckpointError) as error:
+        engine.Loop(tmp_path, {"model": trainer.model}, resume=True, verbose=False)
+    assert str(error.value) == (
+        f"checkpoint {path} is corrupt or unreadable (its metadata has {reason}); delete it, or "
+        "start over with --overwrite"
+    )
+
+
+def test_resume_refuses_other_flags_and_other_epochs_of_a_schedule(tmp_path):
+    config = {"arch": "mnist", "learning_rate": 0.001, "epochs": 2, "out": str(tmp_path)}
+    train_loop(tmp_path, 2, config=config, epochs_in_schedule=True)
+    path = tmp_path / "checkpoints" / "epoch-0002.npz"
+    with pytest.raises(engine.CheckpointError) as error:
+        train_loop(tmp_path, 2, resume=True, config={**config, "learning_rate": 0.01})
+    assert str(error.value) == (
+        f"checkpoint {path} was written with --learning-rate 0.001 (now 0.01): resume with the same "
+        "flags, or start over with --overwrite"
+    )
+    with pytest.raises(engine.CheckpointError, match=r"belongs to a run of --epochs 2, and its"):
+        train_loop(tmp_path, 3, resume=True, config=config, epochs_in_schedule=True)
+    # --epochs and --out may change; without a schedule, more epochs continue the run.
+    loop, history, _ = train_loop(tmp_path, 3, resume=True, config={**config, "out": "x", "epochs": 3})
+    assert loop.restored[0] == path and [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_a_new_run_never_deletes_a_previous_one_unasked(tmp_path, monkeypatch):
+    train_loop(tmp_path, 1)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    trainer = TinyTrainer()
+    with pytest.raises(engine.OutputError) as error:
+        engine.Loop(tmp_path, {"model": trainer.model}, verbose=False)
+    assert str(error.value) == (
+        f"{tmp_path} holds a previous run (checkpoints/epoch-0001.npz, metrics.csv): continue it with "
+        "--resume, or start over with --overwrite (deletes its checkpoints and metrics)"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    with pytest.raises(engine.OutputError, match="give one"):
+        engine.Loop(tmp_path, {"model": trainer.model}, resume=True, overwrite=True)
+    loop = engine.Loop(tmp_path, {"model": trainer.model}, overwrite=True, verbose=False)
+    assert loop.epoch == 0 and not (tmp_path / "metrics.csv").exists()
+    assert not any((tmp_path / "checkpoints").iterdir()) and not (tmp_path / "tensorboard").exists()
+
+    # An --out that is a file, or a folder that cannot be written: one line, before any training.
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    with pytest.raises(engine.OutputError, match=f"^the output folder {a_file} is a file"):
+        engine.Loop(a_file, {"model": trainer.model})
+    with pytest.raises(engine.OutputError, match=f"^cannot write to the output folder {a_file / 'run'}"):
+        engine.Loop(a_file / "run", {"model": trainer.model})
+    assert a_file.read_text() == "keep me"
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    with pytest.raises(engine.OutputError) as error:
+        engine.Loop(tmp_path / "new", {"model": trainer.model})
+    assert (
+        str(error.value) == f"cannot write to the output folder {tmp_path / 'new'} (Permission denied)"
+    )
