@@ -386,7 +386,13 @@ class Estimator:
         except CheckpointError as error:
             message = str(error).replace("start over with --overwrite", "use another model_dir")
             raise CheckpointError(message) from None
-        entry[2] = int(meta["global_step"])
+        global_step = meta.get("global_step")
+        if isinstance(global_step, bool) or not isinstance(global_step, int):  # hand-edited
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt or unreadable (its metadata has no whole-number "
+                f"global_step but {global_step!r}); delete it, or use another model_dir"
+            )
+        entry[2] = global_step
         self._print(f"Restored {path} (global_step {entry[2]})")
 
     def model(self, mode=ModeKeys.PREDICT):

@@ -139,6 +139,23 @@ def test_corrupt_checkpoint_is_one_line(tmp_path):
     assert "ckpt-100.npz" in message and "corrupt" in message and "\n" not in message
     assert "another model_dir" in message
 
+    # Hand-edited metadata (a global_step in quotes): the same one line.
+    train_fn, _, _ = exam_input_fns(SEED)
+    make(tmp_path / "edited").train(train_fn, steps=1)
+    path = tmp_path / "edited" / "ckpt-1.npz"
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["__meta__"] = np.array(
+        str(arrays["__meta__"]).replace('"global_step": 1', '"global_step": "1"')
+    )
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError) as error:
+        make(tmp_path / "edited").evaluate(eval_fn)
+    assert str(error.value) == (
+        f"checkpoint {path} is corrupt or unreadable (its metadata has no whole-number global_step "
+        "but '1'); delete it, or use another model_dir"
+    )
+
 
 def test_a_single_batch_input(tmp_path):
     # input_fn may return one (features, labels) batch: evaluate uses it once (steps=None).
