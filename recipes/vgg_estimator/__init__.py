@@ -127,11 +127,21 @@ def check(config):
         )
 
 
-def fresh_model_dir(model_dir, resume):
-    """`model_dir`, emptied unless --resume: a new run starts at global_step 0."""
-    if not resume and model_dir.exists():
+def model_dirs(out, tasks, resume, overwrite):
+    """{task: out/task}. A new run (no --resume) into model_dirs that hold a previous run is refused
+    in one line before anything is trained or deleted; --overwrite empties them (global_step 0)."""
+    dirs = {task: out / task for task in tasks}
+    if resume and overwrite:
+        raise cli.UsageError("--resume continues the run in --out, --overwrite deletes it: give one")
+    held = [d for d in dirs.values() if d.is_dir() and any(d.iterdir())]
+    if held and not resume and not overwrite:
+        raise cli.UsageError(
+            f"{held[0]} holds a previous run: continue it with --resume, or start over with "
+            "--overwrite (deletes it)"
+        )
+    for model_dir in held if overwrite else []:
         shutil.rmtree(model_dir)
-    return model_dir
+    return dirs
 
 
 def main(argv=None):
@@ -144,7 +154,12 @@ def main(argv=None):
     )
     check(config)
     out = Path(config.out or "runs/vgg_estimator")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise cli.UsageError(f"the output folder {out} is a file (--out must name a folder)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise cli.UsageError(f"cannot write to the output folder {out} ({error.strerror})") from None
     summary = {"backend": engine.backend(), "seed": config.seed}
     if config.weights == "imagenet":
         summary["imagenet_top5"] = imagenet_top5(config)
@@ -155,11 +170,9 @@ def main(argv=None):
         "VGG with the ImageNet head (A 6.2's table): "
         + ", ".join(f"VGG{d} {vgg_parameter_count(d):,} parameters" for d in BLOCKS)
     )
+    tasks = [task for task in ("exam", "vgg") if config.task in ("all", task)]
     start = time.perf_counter()
-    for task in ("exam", "vgg"):
-        if config.task not in ("all", task):
-            continue
-        model_dir = fresh_model_dir(out / task, config.resume)
+    for task, model_dir in model_dirs(out, tasks, config.resume, config.overwrite).items():
         print(f"\n== {task} (backend {engine.backend()}, model_dir {model_dir})")
         if task == "exam":
             summary["exam"] = run_exam(config, model_dir)

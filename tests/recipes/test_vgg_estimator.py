@@ -83,6 +83,23 @@ def test_quick_run(tmp_path, capsys):
     assert summary["parameters"] == {"vgg16": 138_357_544, "vgg19": 143_667_240}
     assert (tmp_path / "exam" / "checkpoint").exists() and (tmp_path / "vgg" / "ckpt-5.npz").exists()
 
+    # A rerun without --resume is refused in one line, nothing deleted; --overwrite starts over
+    # (here the exam only); an --out that is a file is one line too (issue 16, items 4 and 5).
+    files = sorted(tmp_path.rglob("*"))
+    assert cli.run(vgg_estimator.main, ["--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path / 'exam'} holds a previous run: continue it with --resume, or start over "
+        "with --overwrite (deletes it)"
+    ]
+    assert sorted(tmp_path.rglob("*")) == files
+    argv = ["--quick", "--task", "exam", "--exam-steps", "20", "--overwrite", "--out", str(tmp_path)]
+    assert vgg_estimator.main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / "exam").glob("*.npz")) == ["ckpt-20.npz"]
+    assert (tmp_path / "vgg" / "ckpt-5.npz").exists()
+    assert cli.run(vgg_estimator.main, ["--quick", "--out", str(tmp_path / "summary.json")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize(
     "argv, expected",
