@@ -416,6 +416,32 @@ def test_a_failed_write_keeps_the_previous_checkpoint_and_resume_equals_the_unin
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_write_that_fails_midway_leaves_no_temporary_file(tmp_path, monkeypatch):
+    trainer = TinyTrainer()
+    groups = {"model": trainer.model.variables}
+    path = tmp_path / "epoch-0001.npz"
+    engine.save_checkpoint(path, groups, {"epoch": 1})
+    saved = path.read_bytes()
+
+    def savez_until_the_disk_is_full(f, **arrays):
+        f.write(b"\0" * 1000)
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine_loop.np, "savez", savez_until_the_disk_is_full)
+        with pytest.raises(engine.CheckpointError, match=r"\(No space left on device\); the previous"):
+            engine.save_checkpoint(path, groups, {"epoch": 2})
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine_loop.os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):  # not turned into an error message
+            engine.save_checkpoint(path, groups, {"epoch": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch-0001.npz"] and path.read_bytes() == saved
+
+
 def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
     train_loop(tmp_path, 3)
     checkpoints = tmp_path / "checkpoints"
