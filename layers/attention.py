@@ -608,7 +608,11 @@ class MultiHeadAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
-        self.attention = ScaledDotProductAttention(dropout=dropout, seed=seed, name="attention")
+        # The sub-layer shares this layer's dtype policy (as Keras' own MultiHeadAttention passes
+        # `dtype=self.dtype_policy` to its softmax and dropout): a per-layer mixed policy reaches it.
+        self.attention = ScaledDotProductAttention(
+            dropout=dropout, seed=seed, name="attention", dtype=self.dtype_policy
+        )
         self.supports_masking = True
 
     def _validate(self, query_shape, value_shape, key_shape=None):

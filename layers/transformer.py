@@ -128,17 +128,21 @@ class _Block(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             seed=None if self.seed is None else self.seed + seed_offset,
             name=name,
+            dtype=self.dtype_policy,
         )
 
     def _norm(self, name):
-        return keras.layers.LayerNormalization(epsilon=self.epsilon, name=name)
+        # Keras' LayerNormalization computes in float32 and casts back to the compute dtype.
+        return keras.layers.LayerNormalization(epsilon=self.epsilon, name=name, dtype=self.dtype_policy)
 
     def _build_feed_forward(self, shape):
-        init = self.kernel_initializer
+        init, dtype = self.kernel_initializer, self.dtype_policy
         self.ff_hidden = keras.layers.Dense(
-            self.ff_dim, self.activation, kernel_initializer=init, name="ff_hidden"
+            self.ff_dim, self.activation, kernel_initializer=init, name="ff_hidden", dtype=dtype
         )
-        self.ff_output = keras.layers.Dense(shape[-1], kernel_initializer=init, name="ff_output")
+        self.ff_output = keras.layers.Dense(
+            shape[-1], kernel_initializer=init, name="ff_output", dtype=dtype
+        )
         self.ff_hidden.build(shape)
         self.ff_output.build((*shape[:-1], self.ff_dim))
 
