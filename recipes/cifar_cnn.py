@@ -53,7 +53,9 @@ class Config(cli.RunConfig):
     test_limit: int = cli.option(None, "evaluate on only the first N held-out images")
 
 
-QUICK = dict(epochs=1, batch_size=32, limit=64, test_limit=32)
+# --quick: 8 steps of 16 images learn the digits (held-out accuracy 0.69-0.84); the moving statistics
+# of batch norm follow at momentum 0.5 (at 0.99 they stay near their start: chance accuracy).
+QUICK = dict(epochs=1, batch_size=16, limit=128, test_limit=32, bn_momentum=0.5)
 
 
 # ---------------------------------------------------------------------------------------------

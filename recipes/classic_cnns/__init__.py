@@ -86,7 +86,8 @@ class Config(cli.RunConfig):
     test_limit: int = cli.option(None, "evaluate on only the first N held-out images")
 
 
-QUICK = dict(epochs=1, batch_size=32, limit=96, test_limit=32)
+# --quick: 32 steps of 16 images, enough for LeNet-5 to learn the digits (held-out accuracy 0.56-0.84).
+QUICK = dict(epochs=1, batch_size=16, limit=512, test_limit=32)
 
 
 def published(reference):

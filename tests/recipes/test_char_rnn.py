@@ -121,6 +121,10 @@ def test_quick_corpus_run(tmp_path, capsys):
     assert summary["parameters"] == 2 * 16 * summary["vocab_size"] + 16 * 16 + 16 + summary["vocab_size"]
     assert abs(summary["initial_loss"] - math.log(summary["vocab_size"])) < 0.01
     assert summary["final_smooth_loss"] < summary["uniform_loss"]
+    # The mean window loss of the last 20 of 60 steps: 0.68-0.69 ln V measured (three backends, two
+    # seeds); the smoothed loss (decay 0.999) is still 0.98 ln V after 60 steps.
+    rows = np.loadtxt(tmp_path / "metrics.csv", delimiter=",", skiprows=1)
+    assert rows.shape == (60, 3) and rows[-20:, 1].mean() < 0.8 * summary["uniform_loss"]
     assert [s["step"] for s in summary["samples"]] == [30, 60]
     assert all(len(s["text"]) == 40 for s in summary["samples"])
     out = capsys.readouterr().out

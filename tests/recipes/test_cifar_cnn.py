@@ -28,7 +28,9 @@ def test_quick_run_writes_its_outputs(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == 2 and summary["parameters"]["total"] == 3_449_130
     assert summary["feature_shapes"]["pool3_3"] == [4, 4, 128]
-    assert summary["train_images"] == 64 and 0 <= summary["held_out_accuracy"] <= 1
+    assert summary["train_images"] == 128 and summary["held_out_images"] == 32
+    # 8 steps learn: 0.69-0.84 measured on the three backends and two seeds; chance is 0.1.
+    assert summary["held_out_accuracy"] >= 0.3, summary["held_out_accuracy"]
     assert (out / "checkpoints" / "epoch-0001.npz").exists() and (out / "curves.png").exists()
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].split(",")[:2] == ["epoch", "accuracy"] and len(rows) == 2

@@ -163,7 +163,8 @@ def test_quick_run_writes_its_outputs(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["total"] == 61_706 and summary["published"]["trainable"] == 61_706
     assert summary["input_shape"] == [32, 32, 1] and summary["held_out_images"] == 32
-    assert 0 <= summary["held_out_accuracy"] <= 1
+    # 32 steps learn: 0.56-0.84 measured on the three backends and two seeds; chance is 0.1.
+    assert summary["train_images"] == 512 and summary["held_out_accuracy"] >= 0.3
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 2  # Header + 1 epoch.
     loaded = keras.saving.load_model(out / "model.keras")
     assert loaded.count_params() == 61_706

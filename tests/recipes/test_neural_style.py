@@ -16,14 +16,26 @@ import pytest
 from keras import ops
 
 from recipes import neural_style, texture_synthesis
-from recipes.common import cli, style_transfer
+from recipes.common import cli, image_classification, style_transfer
 from tests.conftest import FIXTURES
 
 SIZE = 72  # Longer side: the photographs become 48x72.
 PARITY = FIXTURES / "parity" / "neural_style.json"
-# The paper's layers, as Keras' VGG19 names them (blockB_convI is the notes' convB_I, after its ReLU).
-CONTENT_LAYER = "block4_conv2"  # conv4_2
-STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+# The notes' (and Gatys et al.'s) layers: content at conv4_2, style at conv1_1 ... conv5_1. Keras'
+# VGG19 names convolution I of block B blockB_convI (its ReLU included): the mapping is checked
+# against keras.applications.VGG19 below.
+PAPER_LAYERS = {
+    "conv4_2": "block4_conv2",
+    "conv1_1": "block1_conv1",
+    "conv2_1": "block2_conv1",
+    "conv3_1": "block3_conv1",
+    "conv4_1": "block4_conv1",
+    "conv5_1": "block5_conv1",
+}
+CONTENT_LAYER = PAPER_LAYERS["conv4_2"]
+STYLE_LAYERS = tuple(
+    PAPER_LAYERS[name] for name in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+)
 NS_LAYERS = [*STYLE_LAYERS, CONTENT_LAYER]
 
 
@@ -217,6 +229,28 @@ def test_losses_match_the_tensorflow_reference(ns_features, photos):
 
 # ---------------------------------------------------------------------------------------------
 # The recipes
+
+
+def test_the_papers_layer_names_are_keras_vgg19_layers():
+    # convB_I: the I-th convolution after B - 1 poolings of VGG19, with the widths of the notes' table.
+    with image_classification.without_weights():
+        vgg = keras.applications.VGG19(weights=None, include_top=False, input_shape=(48, 72, 3))
+    block, conv, convs = 1, 0, {}
+    for layer in vgg.layers[1:]:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            block, conv = block + 1, 0
+        elif isinstance(layer, keras.layers.Conv2D):
+            conv += 1
+            convs[f"conv{block}_{conv}"] = layer
+    assert len(convs) == 16 and "conv5_4" in convs
+    widths = {"conv1_1": (3, 64), "conv2_1": (64, 128), "conv3_1": (128, 256), "conv4_1": (256, 512)}
+    widths |= {"conv4_2": (512, 512), "conv5_1": (512, 512)}
+    for paper, name in PAPER_LAYERS.items():
+        assert convs[paper].name == name, paper
+        assert tuple(convs[paper].kernel.shape) == (3, 3, *widths[paper]), paper
+    # What the recipes use.
+    assert style_transfer.CONTENT_LAYER == PAPER_LAYERS["conv4_2"] == "block4_conv2"
+    assert style_transfer.STYLE_LAYERS == STYLE_LAYERS
 
 
 def test_neural_style_uses_the_papers_layers(tmp_path, monkeypatch):
