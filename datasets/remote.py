@@ -23,7 +23,7 @@ SHA256 = {
     "t10k-images-idx3-ubyte.gz": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
 }
 
-FALLBACK = "Use the embedded digits instead: --dataset digits"
+FALLBACK = "Use the embedded real MNIST digits instead: --dataset mnist5k"
 
 
 class DatasetUnavailable(Exception):

@@ -10,12 +10,14 @@ A 9.7's transposed convolution example is checked at start-up.
 Outputs (under --out, default runs/dcgan): samples/epoch-NNN.png (fixed noise, every epoch),
 samples.png, losses.png, metrics.csv, tensorboard/, checkpoints/, generator.keras and
 discriminator.keras (plain Keras layers: `keras.saving.load_model(path)` on any backend),
-summary.json. On digits the sample quality is the Frechet distance of generated and real digits in
-the features of the project's digit classifier (recipes/common/quality.py); lower is better.
+summary.json. On digits the sample quality is the Frechet distance of generated and held-out real
+MNIST digits in the features of the project's digit classifier (recipes/common/quality.py); lower
+is better.
 
-    python -m recipes.dcgan                        # embedded digits, 6-7 minutes on 2 CPU cores
+    python -m recipes.dcgan                        # mnist5k's 4,000 real digits (embedded)
     KERAS_BACKEND=jax python -m recipes.dcgan --epochs 5
-    python -m recipes.dcgan --dataset mnist        # real MNIST, downloaded once
+    python -m recipes.dcgan --dataset mnist        # all 60,000 MNIST digits, downloaded once
+    python -m recipes.dcgan --dataset digits       # scikit-learn's 8x8 digits, upsampled
     python -m recipes.dcgan --arch celeba --data-dir ~/celeba --crop 108
 
 Measured, default run (40 epochs on the embedded digits, 2 CPU cores):
@@ -44,7 +46,7 @@ SECTION = "A 9.7, E 02-03"
 NOTES_TRANSPOSED_CONV = [[1, 1, 3, 2], [1, 1, 3, 2], [4, 4, 10, 6], [3, 3, 7, 4]]
 ARCHS = {
     # image size, channels, value range of G's output activation, default data set
-    "mnist": (28, 1, (0.0, 1.0), "digits"),
+    "mnist": (28, 1, (0.0, 1.0), "mnist5k"),
     # The authors crop CelebA to 108x108 (--crop 108) and resize it to 64x64.
     "celeba": (64, 3, (-1.0, 1.0), "photos"),
 }
@@ -54,10 +56,10 @@ ARCHS = {
 class Config(gan_training.ImageGANConfig):
     # Where the notes are silent, the DCGAN paper's settings: Adam 2e-4 with beta_1 0.5, LeakyReLU
     # slope 0.2 in D, weights drawn from N(0, 0.02^2) (gan_training.weight_init).
-    epochs: int = cli.option(40, "number of training epochs")
+    epochs: int = cli.option(20, "number of training epochs")
     dataset: str = cli.option(
         None,
-        "data set (default: digits for --arch mnist, photos for --arch celeba)",
+        "data set (default: mnist5k for --arch mnist, photos for --arch celeba)",
         choices=datasets.DATASETS,
     )
     arch: str = cli.option("mnist", "network structure of section 9.7", choices=tuple(ARCHS))

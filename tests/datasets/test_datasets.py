@@ -72,9 +72,9 @@ def test_folder_empty_or_missing(tmp_path):
 
 
 def test_unknown_name():
-    with pytest.raises(DatasetUnavailable, match="choose one of digits, mnist"):
+    with pytest.raises(DatasetUnavailable, match="choose one of mnist5k, digits, mnist"):
         load_images("cifar100")
-    assert datasets.DATASETS == ("digits", "mnist", "fashion_mnist", "photos", "folder")
+    assert datasets.DATASETS == ("mnist5k", "digits", "mnist", "fashion_mnist", "photos", "folder")
 
 
 def test_fit_images():
@@ -142,7 +142,7 @@ def test_download_unreachable(tmp_path, monkeypatch):
         assert "\n" not in message and "Traceback" not in message
         assert message.startswith(f"could not download {name} from http://127.0.0.1:9/")
         assert "(no network?): " in message and len(message) < 300
-        assert message.endswith(". Use the embedded digits instead: --dataset digits")
+        assert message.endswith(". Use the embedded real MNIST digits instead: --dataset mnist5k")
     assert not (tmp_path / "datasets" / "mnist.npz").exists()
 
 
@@ -153,7 +153,7 @@ def test_download_corrupt(offline):
         load_images("mnist")
     message = str(info.value)
     assert "\n" not in message
-    assert "corrupt" in message and "hash" in message and "--dataset digits" in message
+    assert "corrupt" in message and "hash" in message and "--dataset mnist5k" in message
 
 
 def test_download_missing_file(offline):

@@ -30,6 +30,10 @@ def test_the_split_is_stratified_fixed_and_shaped_like_the_other_loaders(no_sock
     assert x.dtype == x_test.dtype == digits.dtype == np.uint8
     assert y.dtype == y_test.dtype == digit_labels.dtype == np.int64
     assert np.bincount(y).tolist() == [400] * 10 and np.bincount(y_test).tolist() == [100] * 10
+    # The file is sorted by class; the split is shuffled, so `--limit` prefixes hold every digit.
+    assert not np.all(np.diff(y) >= 0)
+    assert np.bincount(y[:100], minlength=10).min() >= 4
+    assert 80 <= np.bincount(y[:1000], minlength=10).min()
     assert x.max() == 255 and x.min() == 0
     # Real MNIST statistics: mean pixel 33.3 and 19% of the pixels inked over the whole set;
     # the upsampled 8x8 digits look different (blurred strokes ink a third of the frame).

@@ -83,11 +83,11 @@ def test_models_follow_their_label_and_export_as_plain_keras():
 
 
 def test_label_accuracy_scores_real_digits_with_their_labels():
-    from datasets import load_digits28, to_float
+    from datasets import load_mnist5k, to_float
 
-    images, labels = load_digits28()
-    images = to_float(images[::4])
-    labels = labels[::4]
+    images, labels = load_mnist5k("test")
+    images = to_float(images[::2])
+    labels = labels[::2]
     assert cgan.label_accuracy(images, labels) > 0.97
     assert cgan.label_accuracy(images, (labels + 1) % 10) < 0.03
 
@@ -101,25 +101,34 @@ def test_evaluation_and_grid_inputs_cover_every_class():
     assert len(cgan.FIGURE63_LABELS.replace(" ", "")) == 64
 
 
-def test_quick_run_writes_its_outputs(tmp_path):
-    assert cgan.main(["--quick", "--out", str(tmp_path)]) == 0
-    for name in ["samples/epoch-001.png", "samples/epoch-002.png", "samples.png", "losses.png"]:
+# A shortened run on mnist5k (124 steps of a quarter-width cGAN on 1,000 real digits): G must already
+# draw the digit it is asked for far more often than chance (10%). The default run passes the
+# notes' 80% (README); this one measured label accuracy 0.59, FID 813 -> 329 (JAX).
+SHORT_RUN = ["--limit", "1000", "--width", "0.25", "--batch-size", "32", "--learning-rate", "5e-4"]
+SHORT_RUN += ["--epochs", "4", "--score-every", "2", "--samples", "500"]
+
+
+def test_short_run_on_mnist5k_writes_its_outputs_and_follows_the_labels(tmp_path):
+    assert cgan.main([*SHORT_RUN, "--out", str(tmp_path)]) == 0
+    for name in ["samples/epoch-001.png", "samples/epoch-004.png", "samples.png", "losses.png"]:
         assert (tmp_path / name).stat().st_size > 200, name
     # 10 x 10 grids (a row per digit) of 28-pixel images with 2-pixel gaps, scaled 3x; figure 63 is 8x8.
     assert Image.open(tmp_path / "samples.png").size == (906, 906)
-    assert Image.open(tmp_path / "samples" / "epoch-002.png").size == (604, 604)
+    assert Image.open(tmp_path / "samples" / "epoch-004.png").size == (604, 604)
     assert Image.open(tmp_path / "figure63.png").size == (726, 726)
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(float(row["epoch"])) for row in rows] == [1, 2]
-    assert {"d_loss", "g_loss", "d_real", "d_fake", "fid", "label_accuracy"} <= set(rows[0])
+    assert [int(float(row["epoch"])) for row in rows] == [1, 2, 3, 4]
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "fid", "label_accuracy"} <= set(rows[1])
     assert all(np.isfinite(float(row["d_loss"])) for row in rows)
-    assert all(0 <= float(row["label_accuracy"]) <= 1 for row in rows)
+    assert [row["label_accuracy"] != "" for row in rows] == [False, True, False, True]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["backend"] == BACKEND and summary["epochs"] == 2
-    assert summary["untrained"]["fid"] > 500  # Gray blobs, far from digits.
+    assert summary["backend"] == BACKEND and summary["epochs"] == 4
+    assert summary["untrained"]["fid"] > 600  # Gray blobs, far from digits (blank images: 978).
     assert summary["untrained"]["label_accuracy"] < 0.3
     assert set(summary["trained"]) == {"fid", "confidence", "class_entropy", "label_accuracy"}
+    assert summary["trained"]["label_accuracy"] > 0.35, summary["trained"]  # measured 0.59
+    assert summary["trained"]["fid"] < 0.75 * summary["untrained"]["fid"]  # measured 0.40x
 
     # generator.keras is plain Keras (no project layers): it loads on any backend by itself.
     with zipfile.ZipFile(tmp_path / "generator.keras") as archive:
@@ -138,7 +147,7 @@ def test_offline_download_fails_with_one_line(tmp_path, no_network, capsys):
     argv = ["--quick", "--dataset", "mnist", "--out", str(tmp_path / "out")]
     assert cli.run(cgan.main, argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("error: could not download mnist") and "digits" in last
+    assert last.startswith("error: could not download mnist") and "--dataset mnist5k" in last
     assert not (tmp_path / "out").exists()
 
 
