@@ -10,6 +10,7 @@ import functools
 import importlib.util
 import os
 import sys
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -85,6 +86,25 @@ def _image_files(data_dir):
     return files
 
 
+def _read_rgb(path):
+    """The image at `path` in RGB; DatasetUnavailable naming the file when it cannot be read or is
+    larger than PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS, warning included)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DatasetUnavailable(
+            f"image {path} is too large to load ({error}); remove it from the folder"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as error:  # UnidentifiedImageError is an OSError.
+        reason = str(error).replace(str(path), "").strip(" '") or type(error).__name__
+        raise DatasetUnavailable(
+            f"image {path} cannot be read ({reason}); remove or replace it"
+        ) from None
+
+
 def load_folder(data_dir, image_size=64, crop=None, limit=None):
     """Loads the images under `data_dir` (recursively, sorted) as uint8 (N, size, size, 3) RGB.
 
@@ -109,8 +129,7 @@ def load_folder(data_dir, image_size=64, crop=None, limit=None):
         progbar = Progbar(len(files), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
     images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     for i, path in enumerate(files):
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        image = _read_rgb(path)
         if crop:
             side = min(crop, image.width, image.height)
             left, top = (image.width - side) // 2, (image.height - side) // 2

@@ -18,6 +18,8 @@ from recipes.engine import CheckpointError, OutputError, TrainingDiverged
 
 EXIT_USAGE = 2  # bad input, data set not available, unreadable checkpoint
 EXIT_DIVERGED = 3  # a loss became NaN
+# Keras keeps seeds as int32 on torch and recipes derive seeds `seed + k` (k < 1000): 2**30 leaves room.
+MAX_SEED = 2**30 - 1
 
 
 def lazy_import(name):
@@ -108,6 +110,8 @@ def parse(config_class, argv=None, *, prog, description, quick=None):
     given = vars(_parser(config_class, prog, description, True).parse_args(argv))
     if namespace.batch_size < 1 or namespace.epochs < 0:
         parser.error("--batch-size must be at least 1 and --epochs at least 0")
+    if not 0 <= namespace.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and {MAX_SEED}, got {namespace.seed}")
     config = config_class(**vars(namespace))
     if config.quick:
         for name, value in (quick or {}).items():

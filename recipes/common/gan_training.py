@@ -32,6 +32,10 @@ class ImageGANConfig(cli.RunConfig):
     def __post_init__(self):
         if self.score_every < 1:
             raise cli.UsageError(f"--score-every must be at least 1, got {self.score_every}")
+        if self.samples < 2:  # The FID's covariance needs two samples.
+            raise cli.UsageError(f"--samples must be at least 2, got {self.samples}")
+        if self.limit is not None and self.limit < 1:
+            raise cli.UsageError(f"--limit must be at least 1, got {self.limit}")
 
 
 class GANState:

@@ -10,6 +10,7 @@ from PIL import Image
 
 import datasets
 from datasets import DatasetUnavailable, fit_images, load_images, remote, to_float
+from tests.conftest import BACKEND
 
 
 def test_digits():
@@ -69,6 +70,37 @@ def test_folder_empty_or_missing(tmp_path):
             load_images("folder", data_dir=data_dir)
         message = str(info.value)
         assert "\n" not in message and "no images" in message and "--dataset photos" in message
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="NumPy-only; runs once")
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\x89PNG\r\n\x1a\n garbage", "cannot be read"),  # A PNG signature, then nothing valid.
+        (b"", "cannot be read"),
+        (None, "cannot be read"),  # A valid header, pixel data cut off.
+        ("bomb", "is too large to load"),  # Over Image.MAX_IMAGE_PIXELS (patched below).
+        ("warning", "is too large to load"),  # Between the limit and twice it: PIL only warns.
+    ],
+)
+def test_folder_bad_image_names_the_file(tmp_path, monkeypatch, content, message):
+    _write_png(tmp_path / "a.png", np.full((8, 8, 3), 9, np.uint8))  # 64 pixels
+    bad = tmp_path / "b.png"
+    if content is None:
+        _write_png(bad, np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+        bad.write_bytes(bad.read_bytes()[:200])
+    elif isinstance(content, str):
+        _write_png(bad, np.zeros((20, 20, 3), np.uint8))  # 400 pixels
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 if content == "bomb" else 300)
+    else:
+        bad.write_bytes(content)
+    with pytest.raises(DatasetUnavailable) as info:
+        load_images("folder", data_dir=str(tmp_path), image_size=8)
+    text = str(info.value)
+    assert "\n" not in text and f"image {bad} " in text and message in text, text
+    # The good image alone still loads (the bad one sorts after it).
+    images, _ = load_images("folder", data_dir=str(tmp_path), image_size=8, limit=1)
+    assert images.shape == (1, 8, 8, 3) and images[0, 0, 0].tolist() == [9, 9, 9]
 
 
 def test_unknown_name():

@@ -11,7 +11,7 @@ import pytest
 from keras import ops
 
 from recipes import dcgan
-from recipes.common import gan_training
+from recipes.common import cli, gan_training
 from tests.conftest import BACKEND, ROOT, assert_plain_log, run_module
 
 
@@ -171,6 +171,28 @@ def test_bad_arguments_fail_with_one_line(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists()  # Nothing written for a run that cannot start.
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="argument checks before any training; runs once")
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        # Torch keeps Keras seeds as int32 and numpy refuses negative ones: was a traceback.
+        (["--seed", "-5"], "--seed must be between 0 and 1073741823, got -5"),
+        (["--seed", "5000000000"], "--seed must be between 0 and 1073741823, got 5000000000"),
+        (["--samples", "0"], "--samples must be at least 2, got 0"),  # Was Keras' UnboundLocalError.
+        (["--samples", "1"], "--samples must be at least 2, got 1"),  # No covariance from one.
+        (["--limit", "0"], "--limit must be at least 1, got 0"),
+        (["--limit", "-3"], "--limit must be at least 1, got -3"),  # Was: all but 3 images.
+    ],
+)
+def test_out_of_range_numbers_fail_with_one_line(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's parser.error, or cli.run's exit code
+        sys.exit(cli.run(dcgan.main, [*args, "--quick", "--out", str(tmp_path / "out")]))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and message in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_does_not_import_a_backend():
