@@ -20,12 +20,9 @@ is better.
     python -m recipes.dcgan --dataset digits       # scikit-learn's 8x8 digits, upsampled
     python -m recipes.dcgan --arch celeba --data-dir ~/celeba --crop 108
 
-Measured, default run (40 epochs on the embedded digits, 2 CPU cores):
-
-    backend      FID untrained -> after 40 epochs   classifier confidence   wall time
-    tensorflow   997.3 -> 23.2                      0.890                   5 min 52 s
-    torch        995.7 -> 17.5                      0.892                   7 min 23 s
-    jax          997.1 -> 26.1                      0.890                   7 min 15 s
+Measured, default run (20 epochs of mnist5k, JAX, 2 CPU cores): FID 814.5 untrained -> 7.8 (1,000
+real training digits score 2.0), classifier confidence 0.926, class entropy 2.297 of log 10 = 2.303.
+README.md has the samples and the other backends.
 """
 
 import dataclasses

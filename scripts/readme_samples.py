@@ -1,7 +1,7 @@
 """The README's sample pictures: a few rows of each GAN's default-run samples, a few KB each.
 
 Reads the `samples.png` grids that `benchmarks/gan_quality.py --out DIR` keeps (DIR/NAME-BACKEND/)
-and writes docs/samples/NAME.png: the first 3 rows of 10 digits (for cgan: digits 0-9 across, 3
+and writes docs/samples/NAME.png: the first 30 samples in rows of 10 (for cgan: digits 0-9 across, 3
 noise vectors down), at 1x scale, in 16 grey levels.
 
     python benchmarks/gan_quality.py --runs dcgan gan wgan wgan-gp cgan --backends jax --out runs/q
@@ -40,10 +40,11 @@ def cells(path):
 
 
 def excerpt(name, grid):
-    """ROWS x COLS images: the first rows, or for cgan (row k = digit k) the first noise columns."""
+    """ROWS x COLS images: the first in reading order, or for cgan (row k = digit k) the first three
+    noise columns, turned so that each row reads 0-9."""
     if name == "cgan":
         grid = grid.transpose(1, 0, 2, 3)  # now row j = noise j, column k = digit k
-    return grid[:ROWS, :COLS].reshape(-1, SIZE, SIZE, 1)
+    return grid.reshape(-1, SIZE, SIZE, 1)[: ROWS * COLS]
 
 
 def main(argv=None):
