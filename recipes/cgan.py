@@ -311,7 +311,7 @@ def main(argv=None):
         score=digit_score if config.dataset in DIGIT_DATASETS else None,
         grid_cols=10,
     )
-    if "trained" in summary:
+    if "trained" in summary and "untrained" in summary:
         before = summary["untrained"]["label_accuracy"]
         after = summary["trained"]["label_accuracy"]
         print(f"Label accuracy (digit classifier agrees with y): untrained {before:.3f} -> {after:.3f}")

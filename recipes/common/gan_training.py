@@ -168,9 +168,15 @@ def train_image_gan(
     if score is not None:
         if loop.epoch and summary_path.exists():
             summary = json.loads(summary_path.read_text())
-        else:
+        if not loop.epoch:
             summary["untrained"] = score()
-        print(f"Untrained generator: {_format(summary['untrained'])}")
+            # Written now, so that a run killed later still has its untrained score on --resume.
+            _write_json(summary_path, summary)
+        if "untrained" in summary:
+            print(f"Untrained generator: {_format(summary['untrained'])}")
+        else:  # Resumed without the first run's summary.json: the score is not the untrained one.
+            summary["resumed"] = {"epoch": loop.epoch, **score()}
+            print(f"Generator at epoch {loop.epoch} (resumed): {_format(summary['resumed'])}")
 
     def on_epoch_end(epoch, logs):
         save_grid(sample(), out / "samples" / f"epoch-{epoch:03d}.png", cols=grid_cols)
@@ -187,12 +193,19 @@ def train_image_gan(
     if history:
         plot_history(history, out / "losses.png", title, loss_keys)
     if score is not None and history:
-        summary["trained"] = {key: history[-1][key] for key in summary["untrained"]}
-        before, after = summary["untrained"]["fid"], summary["trained"]["fid"]
-        print(f"FID: untrained {before:.2f} -> trained {after:.2f} after {loop.epoch} epochs")
+        first = "untrained" if "untrained" in summary else "resumed"
+        summary["trained"] = {key: history[-1][key] for key in summary[first] if key != "epoch"}
+        before, after = summary[first]["fid"], summary["trained"]["fid"]
+        print(f"FID: {first} {before:.2f} -> trained {after:.2f} after {loop.epoch} epochs")
     summary.update(epochs=loop.epoch, backend=engine.backend(), config=dataclasses.asdict(config))
-    summary_path.write_text(json.dumps(summary, indent=2))
+    _write_json(summary_path, summary)
     return summary
+
+
+def _write_json(path, data):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
 
 
 # --- used by wgan and pix2pix

@@ -113,12 +113,26 @@ def checkpoint_arrays(path):
         return {key: data[key] for key in data.files if key != "__meta__"}
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def _raise(error):
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     args = ["--quick", "--samples", "50"]
     assert dcgan.main([*args, "--epochs", "3", "--out", str(tmp_path / "straight")]) == 0
     resumed = tmp_path / "resumed"
-    assert dcgan.main([*args, "--epochs", "1", "--out", str(resumed)]) == 0
+    with monkeypatch.context() as patch:  # Killed after its checkpoint, before its end outputs.
+        patch.setattr(gan_training, "plot_history", _raise(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            dcgan.main([*args, "--epochs", "1", "--out", str(resumed)])
     assert dcgan.main([*args, "--epochs", "3", "--out", str(resumed), "--resume"]) == 0
+    # The score before training comes from the killed first run (was: the resumed weights' score).
+    before = json.loads((tmp_path / "straight" / "summary.json").read_text())["untrained"]
+    again = json.loads((resumed / "summary.json").read_text())
+    assert again["untrained"] == pytest.approx(before, rel=1e-5) and "resumed" not in again
 
     straight = checkpoint_arrays(tmp_path / "straight" / "checkpoints" / "epoch-0003.npz")
     again = checkpoint_arrays(resumed / "checkpoints" / "epoch-0003.npz")
