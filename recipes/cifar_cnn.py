@@ -41,6 +41,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "digits", "digits (embedded) or cifar10 (downloaded)", choices=image_classification.DATASETS
     )
+    data_dir: str = cli.option(None, cli.HIDDEN)  # No folder: refused (prepared_data).
     batch_norm: bool = cli.option(False, "mode 2 of the notes: batch normalisation in the head")
     # On the digits (23 steps an epoch) the moving statistics take several epochs to catch up with
     # the weights: held-out accuracy (JAX) 50% after epoch 1, 97.5% after 7 and 98.6% after 10, while

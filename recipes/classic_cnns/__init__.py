@@ -78,6 +78,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "digits", "digits (embedded) or cifar10 (downloaded)", choices=image_classification.DATASETS
     )
+    data_dir: str = cli.option(None, cli.HIDDEN)  # No folder: refused (prepared_data).
     image_size: int = cli.option(None, "side of the training images (default: 32; 67 for alexnet)")
     learning_rate: float = cli.option(
         None, "Adam learning rate (default: 1e-4 for alexnet and squeezenet, else 1e-3)"

@@ -72,6 +72,14 @@ def load_split(dataset):
 
 def prepared_data(config, size, channels):
     """Float arrays for the model's input: (x_train, y_train, x_test, y_test)."""
+    if config.data_dir:  # Hidden from --help (cli.HIDDEN), refused when given anyway.
+        raise cli.UsageError(
+            f"--data-dir is not used: choose --dataset {' or '.join(DATASETS)} (trains on no folder)"
+        )
+    for name in ("limit", "test_limit"):
+        if getattr(config, name) is not None and getattr(config, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise cli.UsageError(f"{flag} must be at least 1, got {getattr(config, name)}")
     (x, y), (x_test, y_test) = load_split(config.dataset)
     x, y = x[: config.limit], y[: config.limit]
     x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]

@@ -9,10 +9,10 @@ import sys
 import keras
 import pytest
 
-from recipes import classic_cnns
+from recipes import cifar_cnn, classic_cnns
 from recipes.__main__ import catalog
 from recipes.common import cli
-from tests.conftest import ROOT, assert_plain_log
+from tests.conftest import BACKEND, ROOT, assert_plain_log
 
 
 def shape(model, layer):
@@ -154,6 +154,24 @@ def test_too_small_images_fail_with_one_line(tmp_path, capsys):
     assert cli.run(classic_cnns.main, args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "alexnet cannot take 64x64 images" in err[0], err
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="argument checks before any training; runs once")
+@pytest.mark.parametrize(
+    "recipe,args,message",
+    [
+        # --data-dir was shown and silently ignored (issue 16 item 7): now hidden and refused.
+        (classic_cnns, ["--data-dir", "/tmp"], "--data-dir is not used: choose --dataset digits"),
+        (cifar_cnn, ["--data-dir", "/tmp"], "--data-dir is not used: choose --dataset digits"),
+        (classic_cnns, ["--limit", "-3"], "--limit must be at least 1, got -3"),  # Was: all but 3.
+        (cifar_cnn, ["--test-limit", "0"], "--test-limit must be at least 1, got 0"),
+    ],
+)
+def test_unused_or_out_of_range_flags_fail_with_one_line(recipe, args, message, tmp_path, capsys):
+    assert cli.run(recipe.main, [*args, "--quick", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()
 
 
 def test_quick_run_writes_its_outputs(tmp_path, capsys):
