@@ -51,6 +51,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "gaussian", "the inline data N(data_mean, data_std^2)", choices=("gaussian",)
     )
+    data_dir: str = cli.option(None, cli.HIDDEN)  # Inline data: refused in check().
     data_mean: float = cli.option(4.0, "mean of the data distribution")
     data_std: float = cli.option(0.5, "standard deviation of the data distribution")
     # z ~ U(-1, 1) as in the paper's figure.
