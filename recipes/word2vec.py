@@ -54,6 +54,8 @@ class Config(text.CorpusConfig):
     sample: float = cli.option(1e-3, "subsampling threshold t of frequent words (0: keep all)")
     # Adam replaces word2vec's linearly decaying SGD.
     learning_rate: float = cli.option(3e-3, "Adam learning rate")
+    # Minutes per run, no checkpoints: --resume and --overwrite are not offered.
+    resume: bool = cli.option(False, cli.HIDDEN)
 
 
 QUICK = {"epochs": 2, "learning_rate": 3e-2}
@@ -333,6 +335,7 @@ def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.word2vec", description=__doc__.splitlines()[0], quick=QUICK
     )
+    cli.reject_unused(config, ("resume",), "word2vec", "keeps no checkpoints")
     check(config)
     out = Path(config.out or "runs/word2vec")
     out.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,8 @@ class Config(cli.RunConfig):
         "--text short: an affine layer after the RNN; --no-head feeds the tanh outputs to the loss "
         "as the notes do (logits in [-1, 1]: loss >= 0.965, exact for some seeds only)",
     )
+    # A loop of --steps windows with no checkpoints: --resume and --overwrite are not offered.
+    resume: bool = cli.option(False, cli.HIDDEN)
 
 
 QUICK = {"steps": 60, "sample_every": 30, "sample_length": 40, "hidden": 16, "seq_length": 10}
@@ -140,6 +142,7 @@ def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.char_rnn", description=__doc__.splitlines()[0], quick=QUICK
     )
+    cli.reject_unused(config, ("resume",), "char_rnn", "keeps no checkpoints")
     apply_presets(config, argv)  # --quick leaves --text short/long as the notes run them (seconds).
     out = Path(config.out or "runs/char_rnn")
     out.mkdir(parents=True, exist_ok=True)

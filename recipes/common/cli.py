@@ -64,16 +64,17 @@ class UsageError(ValueError):
 HIDDEN = argparse.SUPPRESS
 
 
-def reject_unused(config, names, recipe):
+def reject_unused(config, names, recipe, reason="trains nothing"):
     """UsageError (one line) when one of the hidden flags `names` differs from its default: a
-    recipe that trains nothing refuses --epochs and the like instead of ignoring them."""
+    recipe that trains nothing refuses --epochs and the like instead of ignoring them, one that
+    keeps no checkpoints (`reason="keeps no checkpoints"`) refuses --resume and --overwrite."""
     defaults = type(config)()
     if "resume" in names and hasattr(config, "overwrite"):  # hidden together (see _parser)
         names = (*names, "overwrite")
     for name in names:
         if getattr(config, name) != getattr(defaults, name):
             flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{recipe} trains nothing: {flag} is not used")
+            raise UsageError(f"{recipe} {reason}: {flag} is not used")
 
 
 def _parser(config_class, prog, description, suppress_defaults):

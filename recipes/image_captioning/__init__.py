@@ -13,7 +13,8 @@ Quality: corpus BLEU-4 of the captions of held-out images (drawn with another se
 three references of each, next to the most frequent training caption given to every image.
 
 Outputs (under --out, default runs/image_captioning): samples.png (held-out images with the
-generated and a reference caption), loss.png, metrics.csv, model.keras, summary.json.
+generated and a reference caption), loss.png, metrics.csv, checkpoints/ (every epoch; --resume),
+tensorboard/, model.keras, summary.json.
 
     python -m recipes.image_captioning
     KERAS_BACKEND=jax python -m recipes.image_captioning --epochs 5 --noise 0
@@ -148,8 +149,11 @@ def main(argv=None):
         quick=QUICK,
     )
     check_config(config)
-    out = Path(config.out or "runs/image_captioning")
-    out.mkdir(parents=True, exist_ok=True)
+    # Before any work: an --out that is a file, cannot be written or holds a previous run that
+    # neither --resume nor --overwrite names is refused in one line.
+    out = engine.prepare_output(
+        Path(config.out or "runs/image_captioning"), resume=config.resume, overwrite=config.overwrite
+    )
     engine.set_seed(config.seed)
     data = prepare(config)
     model = build_model(config, len(data.vocab))

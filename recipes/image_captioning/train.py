@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, plots
+from recipes.common import cli, fitting, plots
 from recipes.common.bleu import bleu_statistics, corpus_bleu
 from recipes.image_captioning.data import most_frequent_caption
 from recipes.image_captioning.model import (
@@ -24,25 +24,40 @@ keras = cli.lazy_import("keras")
 
 
 def fit(config, model, data, out):
-    """Trains on every (image, caption) pair with teacher forcing; returns (history, seconds)."""
+    """Trains on every (image, caption) pair with teacher forcing; returns (history, seconds).
+
+    One `fit` epoch per `engine.Loop` epoch on the pairs in an order fixed by (seed, epoch)
+    (`recipes.common.fitting`): a checkpoint after every epoch holds the weights and batch-norm
+    statistics, Adam's slots and iteration count (the warm-up and cosine's position), the epoch and
+    the metrics rows, so `--resume` ends where the uninterrupted run would. The cosine spans
+    --epochs: a resume with other --epochs is refused in one line.
+    """
     x_img, x_cap, y_cap = data.train_arrays
     steps = config.epochs * math.ceil(len(x_cap) / config.batch_size)
     optimizer = keras.optimizers.Adam(learning_rate(config, steps))
     model.compile(optimizer=optimizer, loss=masked_caption_loss)
+    loop = engine.Loop(
+        out,
+        fitting.checkpoint_state(model),
+        resume=config.resume,
+        overwrite=config.overwrite,
+        # --max-length changes the decoding only.
+        config={k: v for k, v in dataclasses.asdict(config).items() if k != "max_length"},
+        epochs_in_schedule=True,
+    )
     v_img, v_cap, v_y = data.held_arrays
-    started = time.perf_counter()
-    history = model.fit(
+    rows, seconds = fitting.fit_epochs(
+        model,
+        loop,
         [x_img, x_cap],
         y_cap,
-        batch_size=config.batch_size,
         epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
         validation_data=([v_img, v_cap], v_y),
-        shuffle=True,
-        verbose=engine.fit_verbose(),
-        callbacks=[keras.callbacks.CSVLogger(str(out / "metrics.csv"))],
+        name="the captioning model",
     )
-    seconds = time.perf_counter() - started
-    return {k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds
+    return {key: [row[key] for row in rows] for key in ("loss", "val_loss")}, seconds
 
 
 def evaluate(config, model, data):

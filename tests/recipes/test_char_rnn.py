@@ -172,6 +172,7 @@ def test_bad_input_is_one_line(tmp_path, capsys, no_network):
     for argv, message in [
         (["--hidden", "0"], "--hidden must be at least 1"),
         (["--temperature", "0"], "--temperature and --learning-rate must be positive"),
+        (["--resume"], "char_rnn keeps no checkpoints: --resume is not used"),  # not offered
         (["--dataset", "shakespeare"], "(no network?)"),
     ]:
         assert cli.run(char_rnn.main, [*argv, "--out", str(tmp_path)]) == 2

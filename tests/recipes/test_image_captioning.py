@@ -129,6 +129,22 @@ def test_saved_model_reloads_and_decodes_identically(quick_run):
     assert ic.generate(eager, images, vocab, batch_size=8) == first  # compiled == eager
 
 
+def test_the_quick_run_keeps_a_checkpoint_that_resume_continues(quick_run, capsys):
+    out, summary = quick_run
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.npz"]
+    with pytest.raises(engine.OutputError, match="holds a previous run.*--resume.*--overwrite"):
+        ic.main(["--quick", "--out", str(out)])  # before anything is drawn, trained or deleted
+    with pytest.raises(engine.CheckpointError, match="belongs to a run of --epochs 1"):
+        ic.main(["--quick", "--resume", "--epochs", "2", "--out", str(out)])  # the cosine spans 1
+    # A finished run resumed: nothing left to train; the restored weights caption as before.
+    capsys.readouterr()
+    assert ic.main(["--quick", "--resume", "--out", str(out)]) == 0
+    assert "Resumed from" in capsys.readouterr().out
+    again = json.loads((out / "summary.json").read_text())
+    assert again["history"] == summary["history"] and again["samples"] == summary["samples"]
+    assert again["bleu4"] == summary["bleu4"]
+
+
 def test_bad_arguments_are_usage_errors(tmp_path, capsys):
     with pytest.raises(cli.UsageError, match="at least"):
         ic.main(["--hidden-dim", "0", "--out", str(tmp_path)])

@@ -81,3 +81,6 @@ def test_bad_arguments_are_usage_errors(tmp_path):
         word2vec.main(["--window", "0", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="occur"):
         word2vec.main(["--min-count", "100000", "--out", str(tmp_path)])
+    # No checkpoints: --resume and --overwrite are not offered, and refused when given.
+    with pytest.raises(cli.UsageError, match="word2vec keeps no checkpoints: --overwrite is not"):
+        word2vec.main(["--overwrite", "--out", str(tmp_path)])
