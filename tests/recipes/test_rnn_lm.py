@@ -175,6 +175,3 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     # No checkpoints: --resume and --overwrite are not offered, and refused when given.
     with pytest.raises(cli.UsageError, match="rnn_lm keeps no checkpoints: --resume is not used"):
         rnn_lm.main(["--resume", "--out", str(tmp_path)])
-    # No checkpoints: --resume and --overwrite are not offered, and refused when given.
-    with pytest.raises(cli.UsageError, match="rnn_lm keeps no checkpoints: --resume is not used"):
-        rnn_lm.main(["--resume", "--out", str(tmp_path)])
