@@ -18,8 +18,9 @@ labels in an 8x8 grid), losses.png, metrics.csv, tensorboard/, checkpoints/, gen
     KERAS_BACKEND=jax python -m recipes.cgan --epochs 5
     python -m recipes.cgan --dataset mnist      # real MNIST with labels, downloaded once
 
-Measured before mnist5k became the default (20 epochs on scikit-learn's 8x8 digits, 5.5-7.5 CPU
-minutes per backend; label accuracy passes 80% after 3-4 epochs):
+Measured, default run on mnist5k (10 epochs, JAX): label accuracy 93.1% (chance 10%), FID 811 ->
+16.7, 10 minutes on 2 busy cores. Before mnist5k became the default (20 epochs on scikit-learn's
+8x8 digits, 5.5-7.5 CPU minutes per backend; label accuracy passes 80% after 3-4 epochs):
 
     tensorflow   label accuracy 95.1%, FID 11.9
     torch        label accuracy 94.7%, FID 6.3
