@@ -93,6 +93,7 @@ SECTION = "A 7.7"
 @dataclasses.dataclass
 class Config(cli.RunConfig):
     dataset: str = cli.option("shapes", "data set: shapes (generated here)", choices=("shapes",))
+    data_dir: str = cli.option(None, cli.HIDDEN)  # Generated data: refused in check_config().
     epochs: int = cli.option(8, "passes over the training captions")
     batch_size: int = cli.option(64, "captions per step")
     train_images: int = cli.option(4000, "generated training images (three captions each)")
@@ -126,6 +127,8 @@ QUICK = {
 
 def check_config(config):
     """UsageError for options the run cannot use."""
+    if config.data_dir:
+        raise cli.UsageError("image_captioning trains on generated shapes; --data-dir is not used")
     sizes = (config.cnn_width, config.feature_dim, config.wordvec_dim, config.hidden_dim)
     sizes += (config.train_images,)
     if min(sizes) < 1 or config.heldout_images < 1 or config.epochs < 1:

@@ -152,6 +152,9 @@ def test_bad_arguments_are_usage_errors(tmp_path, capsys):
         ic.main(["--warmup-steps", "-1", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="two-shapes"):
         ic.main(["--two-shapes", "1.5", "--out", str(tmp_path)])
+    with pytest.raises(cli.UsageError, match="--data-dir is not used"):
+        ic.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit) as exit_info:
         ic.main(["--help"])
-    assert exit_info.value.code == 0 and "--heldout-images" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "--heldout-images" in shown and "--data-dir" not in shown
