@@ -14,7 +14,8 @@ the Tatoeba Spanish-English pairs (downloaded once; words as tokens, at most 10 
 
 Outputs (under --out, default runs/nmt_attention): attention.png (heatmaps of a few held-out
 examples), heldout.tsv (every held-out source, target and output), loss.png, metrics.csv,
-model.keras (vocabularies included: `load_model` decodes it on any backend), summary.json.
+checkpoints/ (every epoch; `--resume` continues a killed run), tensorboard/, model.keras
+(vocabularies included: `load_model` decodes it on any backend), summary.json.
 
     python -m recipes.nmt_attention
     KERAS_BACKEND=jax python -m recipes.nmt_attention --attention luong-general --beam-width 4

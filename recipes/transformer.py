@@ -12,7 +12,8 @@ averaged over the heads.
 
 Data, metrics and outputs as `nmt_attention`: the embedded date task (1,000 held-out dates never seen
 in training) or `--dataset spa-eng`; exact match and BLEU-4; attention.png, heldout.tsv, loss.png,
-metrics.csv, model.keras, summary.json under --out (default runs/transformer).
+metrics.csv, checkpoints/ (every epoch; --resume), tensorboard/, model.keras, summary.json under
+--out (default runs/transformer).
 
     python -m recipes.transformer
     KERAS_BACKEND=jax python -m recipes.transformer --beam-width 4

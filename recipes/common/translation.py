@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, plots, vocabulary
+from recipes.common import cli, fitting, plots, vocabulary
 from recipes.common.bleu import corpus_bleu
 
 keras = cli.lazy_import("keras")
@@ -37,6 +37,7 @@ PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<sos>", "<eos>", "<unk>")
 ATTENTIONS = ("bahdanau", "luong-dot", "luong-general", "luong-concat")  # the scores of nmt_attention
 TASKS = ("dates", "spa-eng")
+DECODING_FLAGS = ("beam_width", "examples")  # change the outputs, not the training
 
 
 # ---- tokenisation (Python/NumPy, outside the model) -----------------------------------------------
@@ -216,8 +217,11 @@ def prepare(config, default_out, max_vocabulary=8_000):
         f"{len(source_vocab)} -> {len(target_vocab)} ({tokenizer}); lengths {source_length} -> "
         f"{target_length} tokens with <eos>"
     )
-    out = Path(config.out or default_out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Before any training: refuses (one line) an --out that is a file, cannot be written, or holds
+    # a previous run that neither --resume nor --overwrite names.
+    out = engine.prepare_output(
+        Path(config.out or default_out), resume=config.resume, overwrite=config.overwrite
+    )
     engine.set_seed(config.seed)
     return task, out
 
@@ -242,21 +246,41 @@ def cosine_schedule(config, task, warmup=0.0):
 
 
 def train_and_report(config, task, model, optimizer, out, title):
-    """Fits with teacher forcing, decodes the held-out pairs, writes the outputs; returns the summary."""
-    model.compile(optimizer, loss=masked_loss())
-    started = time.perf_counter()
-    history = model.fit(
+    """Fits with teacher forcing, decodes the held-out pairs, writes the outputs; returns the summary.
+
+    `fit` runs one epoch at a time on the pairs in an order fixed by (seed, epoch), inside an
+    `engine.Loop` (`recipes.common.fitting`): a checkpoint after every epoch holds the weights, Adam's
+    slots and iteration count (the schedule's position), the dropout's seed state, the epoch and the
+    metrics rows. `--resume` continues from the newest usable one and ends where the uninterrupted
+    run would; the cosine spans --epochs, so a resume with other --epochs is refused in one line.
+    """
+    model.compile(
+        optimizer,
+        loss=masked_loss(),
+        # XLA's compile time outweighs a --quick run's few TensorFlow steps.
+        jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
+    )
+    loop = engine.Loop(
+        out,
+        fitting.checkpoint_state(model),
+        resume=config.resume,
+        overwrite=config.overwrite,
+        # Flags that only change the decoding may differ on --resume.
+        config={k: v for k, v in dataclasses.asdict(config).items() if k not in DECODING_FLAGS},
+        epochs_in_schedule=True,
+    )
+    rows, train_seconds = fitting.fit_epochs(
+        model,
+        loop,
         list(task.arrays[:2]),
         task.arrays[2],
-        batch_size=config.batch_size,
         epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
         validation_data=(list(task.held_arrays[:2]), task.held_arrays[2]),
-        shuffle=True,
-        verbose=engine.fit_verbose(),
-        callbacks=[keras.callbacks.CSVLogger(str(out / "metrics.csv"))],
+        name=title,
     )
-    train_seconds = time.perf_counter() - started
-    history = {k: [float(v) for v in values] for k, values in history.history.items()}
+    history = {key: [row[key] for row in rows] for key in ("loss", "val_loss")}
 
     decoder = StepDecoder(model)
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from recipes import nmt_attention
+from recipes import engine, nmt_attention
 from recipes.common import cli, translation
 from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows
 
@@ -76,6 +76,11 @@ def test_quick_runs_of_every_attention_and_bad_arguments(tmp_path):
     assert summary["config"]["attention"] == "luong-concat" and "(beam 2)" in printed
     assert summary["config"]["learning_rate"] == 5e-3  # the Luong general/concat default
     assert (tmp_path / "attention.png").stat().st_size > 0
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert checkpoints == ["epoch-0001.npz"]  # the checkpoint contract (test_transformer: resume)
+    with pytest.raises(engine.OutputError, match="holds a previous run.*--resume.*--overwrite"):
+        nmt_attention.main(["--quick", "--out", str(tmp_path)])  # deletes nothing
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == checkpoints
     with pytest.raises(cli.UsageError, match="at least 1"):
         nmt_attention.main(["--units", "0", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="positive"):

@@ -11,6 +11,7 @@ import pytest
 
 from recipes import engine, transformer
 from recipes.common import cli, translation
+from recipes.engine import loop as engine_loop
 from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows
 
 
@@ -60,12 +61,62 @@ def test_decoding_is_causal_and_the_step_equals_the_full_decoder():
         np.testing.assert_allclose(keras.ops.convert_to_numpy(step_logits), logits[:, t], atol=1e-4)
 
 
-def test_quick_run_with_beam_search_and_bad_arguments(tmp_path):
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert transformer.main(["--quick", "--beam-width", "2", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["config"]["beam_width"] == 2 and "(beam 2)" in printed.getvalue()
+def _quick(out, *flags):
+    """A two-epoch quick run with dropout (seed state to checkpoint) of 2 steps an epoch."""
+    quick = ["--quick", "--epochs", "2", "--dropout", "0.1", "--train-size", "64"]
+    return transformer.main([*quick, "--heldout-size", "8", *flags, "--out", str(out)])
+
+
+def _checkpoint_arrays(path):
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files if key != "__meta__"}
+
+
+def test_quick_run_resumed_after_a_failed_checkpoint_write_equals_the_uninterrupted_run(
+    tmp_path, monkeypatch, capsys
+):
+    straight = tmp_path / "straight"
+    assert _quick(straight, "--beam-width", "2") == 0
+    summary = json.loads((straight / "summary.json").read_text())
+    assert summary["config"]["beam_width"] == 2 and "(beam 2)" in capsys.readouterr().out
+    rows = engine.read_metrics(straight / "metrics.csv")
+    assert [row["epoch"] for row in rows] == [1, 2] and rows[1]["loss"] < rows[0]["loss"]
+    assert summary["history"]["val_loss"] == [row["val_loss"] for row in rows]
+
+    # The disk fills up while epoch 2's checkpoint is written (issue 16 item 2: a killed run
+    # restarted at epoch 1): epoch 1's checkpoint stays, nothing else.
+    out = tmp_path / "resumed"
+    real_replace = engine_loop.os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith("epoch-0002.npz"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine_loop.os, "replace", full_disk)
+        with pytest.raises(engine.CheckpointError, match="could not write checkpoint .*epoch-0002"):
+            _quick(out)
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.npz"]
+    # A new run there is refused before anything is trained; the warm-up and cosine span --epochs.
+    with pytest.raises(engine.OutputError, match="--resume.*--overwrite"):
+        _quick(out)
+    with pytest.raises(engine.CheckpointError, match="belongs to a run of --epochs 2"):
+        _quick(out, "--resume", "--epochs", "3")
+    capsys.readouterr()
+    assert _quick(out, "--resume", "--beam-width", "2") == 0  # decoding flags may change
+    assert f"Resumed from {out / 'checkpoints' / 'epoch-0001.npz'} (epoch 1" in capsys.readouterr().out
+    assert engine.read_metrics(out / "metrics.csv") == rows  # to the bit
+    # Weights, the dropouts' seed states, Adam's iteration count and slots after epoch 2.
+    expected = _checkpoint_arrays(straight / "checkpoints" / "epoch-0002.npz")
+    again = _checkpoint_arrays(out / "checkpoints" / "epoch-0002.npz")
+    assert expected.keys() == again.keys() and len(expected) > 50
+    for key in expected:
+        np.testing.assert_allclose(again[key], expected[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    assert json.loads((out / "summary.json").read_text())["history"] == summary["history"]
+
+
+def test_bad_arguments(tmp_path):
     with pytest.raises(cli.UsageError, match="multiple of --num-heads"):
         transformer.main(["--d-model", "30", "--num-heads", "4", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="at least 1"):
