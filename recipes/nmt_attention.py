@@ -41,6 +41,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "dates", "dates (generated here) or spa-eng (download)", choices=translation.TASKS
     )
+    data_dir: str = cli.option(None, cli.HIDDEN)  # No folder data: refused in check_config().
     attention: str = cli.option("bahdanau", "attention and decoder", choices=translation.ATTENTIONS)
     epochs: int = cli.option(2, "passes over the training pairs")
     batch_size: int = cli.option(128, "pairs per step")

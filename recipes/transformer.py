@@ -38,6 +38,7 @@ class Config(cli.RunConfig):
     dataset: str = cli.option(
         "dates", "dates (generated here) or spa-eng (download)", choices=translation.TASKS
     )
+    data_dir: str = cli.option(None, cli.HIDDEN)  # No folder data: refused in check_config().
     epochs: int = cli.option(3, "passes over the training pairs")
     batch_size: int = cli.option(128, "pairs per step")
     train_size: int = cli.option(20_000, "training pairs")

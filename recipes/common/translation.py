@@ -182,7 +182,10 @@ class Task:
 
 
 def check_config(config, sizes):
-    """UsageError for sizes below 1 (the recipe's own `sizes` and the shared options)."""
+    """UsageError for sizes below 1 (the recipe's own `sizes` and the shared options) and for
+    --data-dir, which the translation tasks (generated, or downloaded) do not read."""
+    if config.data_dir:
+        raise cli.UsageError("--data-dir is not used: choose --dataset dates or spa-eng")
     shared = (config.epochs, config.batch_size, config.train_size, config.heldout_size)
     if min((*shared, *sizes, config.beam_width)) < 1 or config.examples < 0:
         raise cli.UsageError("--epochs, --batch-size, the sizes and --beam-width must be at least 1")

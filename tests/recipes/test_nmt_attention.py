@@ -85,5 +85,7 @@ def test_quick_runs_of_every_attention_and_bad_arguments(tmp_path):
         nmt_attention.main(["--units", "0", "--out", str(tmp_path)])
     with pytest.raises(cli.UsageError, match="positive"):
         nmt_attention.main(["--learning-rate", "-1", "--out", str(tmp_path)])
+    with pytest.raises(cli.UsageError, match="--data-dir is not used"):
+        nmt_attention.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "new")])
     with pytest.raises(SystemExit):
         nmt_attention.main(["--attention", "luong-cosine"])
