@@ -1,5 +1,5 @@
 """`model.fit` one epoch at a time inside an `engine.Loop`: the checkpoint contract for recipes that
-train with `fit` (translation, image_captioning).
+train with `fit` (translation, image_captioning, image_classification).
 
     model.compile(optimizer, loss=...)
     loop = engine.Loop(out, checkpoint_state(model), resume=..., overwrite=..., config=...,

@@ -3,13 +3,12 @@ CIFAR-10 fitted to a model's input, parameter counts (also of models built witho
 one training run with Keras callbacks and its outputs."""
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, plots
+from recipes.common import cli, fitting, plots
 
 keras = cli.lazy_import("keras")
 
@@ -127,8 +126,7 @@ def plot_curves(metrics_path, path, title):
 
 
 def _compiled(build, config, train_images):
-    """`build()` compiled with Adam on a cosine-decayed rate and cross-entropy on logits, with its
-    optimizer built, so that a checkpoint can restore its slots and iteration count."""
+    """`build()` compiled with Adam on a cosine-decayed rate and cross-entropy on logits."""
     model = build()
     # The rate decays along a cosine to 0: with a constant rate the held-out accuracy swings by
     # up to 15 points between late epochs (measured with batch norm on the digits). The schedule
@@ -142,7 +140,6 @@ def _compiled(build, config, train_images):
         # XLA's compile time outweighs a --quick run's few TensorFlow steps.
         jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
     )
-    model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -163,7 +160,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
     model = _compiled(build, config, len(x))
     loop = engine.Loop(
         out,
-        {"model": model, "optimizer": model.optimizer},
+        fitting.checkpoint_state(model),
         resume=config.resume,
         overwrite=config.overwrite,
         config=vars(config),
@@ -176,46 +173,23 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
         f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}, backend {engine.backend()}"
     )
 
-    def stop_after_one_epoch(epoch, logs):
-        model.stop_training = True  # fit(epochs=config.epochs) still shows "Epoch 3/10"
-
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.LambdaCallback(on_epoch_end=stop_after_one_epoch),
-    ]
-    fit_seconds = []
-
-    def train_epoch(epoch):
-        # The order depends only on (seed, epoch): a resumed run sees the batches it would have.
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
-        start = time.perf_counter()
-        history = model.fit(
-            x[order],
-            y[order],
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            initial_epoch=epoch - 1,
-            validation_data=(x_test, y_test),
-            shuffle=False,
-            callbacks=callbacks,
-            verbose=engine.fit_verbose(),
-        )
-        fit_seconds.append(time.perf_counter() - start)
-        logs = {key: float(values[-1]) for key, values in sorted(history.history.items())}
-        if not np.isfinite(logs["loss"]):
-            last = engine.latest_checkpoint(loop.checkpoint_dir)
-            raise engine.TrainingDiverged(
-                f"the loss of {name} became NaN at epoch {epoch}; last checkpoint {last or 'none'}"
-            )
-        return logs
-
-    history = loop.run(train_epoch, epochs=config.epochs)
-    seconds = sum(fit_seconds)
+    first_epoch = loop.epoch  # > 0 when resumed
+    history, seconds = fitting.fit_epochs(
+        model,
+        loop,
+        x,
+        y,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        validation_data=(x_test, y_test),
+        name=name,
+    )
     if history and "val_loss" in history[-1]:  # fit evaluated the final model on the held-out data.
         loss, accuracy = history[-1]["val_loss"], history[-1]["val_accuracy"]
     else:
         loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    steps = len(fit_seconds) * -(-len(x) // config.batch_size)
+    steps = (config.epochs - first_epoch) * -(-len(x) // config.batch_size)
     summary = {
         "model": name,
         "backend": engine.backend(),
