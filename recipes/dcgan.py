@@ -20,9 +20,9 @@ is better.
     python -m recipes.dcgan --dataset digits       # scikit-learn's 8x8 digits, upsampled
     python -m recipes.dcgan --arch celeba --data-dir ~/celeba --crop 108
 
-Measured, default run (20 epochs of mnist5k, JAX, 2 CPU cores): FID 814.5 untrained -> 7.8 (1,000
-real training digits score 2.0), classifier confidence 0.926, class entropy 2.297 of log 10 = 2.303.
-README.md has the samples and the other backends.
+Measured, default run (20 epochs of mnist5k, 2 CPU cores): FID 814.5 untrained -> 7.8 on JAX,
+814.6 -> 10.8 on TensorFlow (1,000 real training digits score 2.0), classifier confidence 0.91-0.93,
+class entropy 2.29-2.30 of log 10 = 2.303. README.md has the samples.
 """
 
 import dataclasses
