@@ -310,6 +310,13 @@ def load_corpus(config):
     if len(vocab) < config.negatives + 2:
         raise cli.UsageError(f"only {len(vocab) - 1} words occur {config.min_count} times or more")
     train_ids, heldout_ids = encode_sentences(train_sents, vocab), encode_sentences(heldout_sents, vocab)
+    for part, ids in (("training", train_ids), ("held-out", heldout_ids)):
+        # a window needs two vocabulary words in one sentence (words outside it are dropped)
+        if not any(len(sentence) >= 2 for sentence in ids):
+            raise cli.UsageError(
+                f"no {part} sentence has two words seen {config.min_count}+ times: "
+                "use a longer text or a lower --min-count"
+            )
     print(
         f"{config.dataset}: {len(vocab) - 1} words seen {config.min_count}+ times, "
         f"{int(sum(map(len, train_ids)))} training and {int(sum(map(len, heldout_ids)))} held-out tokens"

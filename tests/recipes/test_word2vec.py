@@ -84,3 +84,16 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     # No checkpoints: --resume and --overwrite are not offered, and refused when given.
     with pytest.raises(cli.UsageError, match="word2vec keeps no checkpoints: --overwrite is not"):
         word2vec.main(["--overwrite", "--out", str(tmp_path)])
+
+
+def test_a_text_whose_heldout_words_are_all_unseen_is_a_usage_error(tmp_path):
+    # Every tenth block of 20 sentences is held out; here those blocks use words found nowhere else,
+    # so no held-out window exists (it used to end in Keras' UnboundLocalError on an empty predict).
+    lines = [
+        f"zz{i} qq{i} rr{i}." if (i // 20) % 10 == 9 else "the cat sat on the mat and the dog ran."
+        for i in range(400)
+    ]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines))
+    argv = ["--dataset", "file", "--data-dir", str(tmp_path / "corpus.txt"), "--out", str(tmp_path)]
+    with pytest.raises(cli.UsageError, match="no held-out sentence has two words seen 1\\+ times"):
+        word2vec.main([*argv, "--min-count", "1"])
