@@ -112,7 +112,8 @@ def build_generator(config, plain=False):
     x = L.Reshape((7, 7, w(128)))(x)  # (N, 7, 7, 128)
     x = bn_relu(up(w(128))(cat(x)))  # (N, 7, 7, 138) -> (N, 14, 14, 128)
     # The notes' last deconvolution reads "5x5x3x138", a typo for one output channel.
-    image = L.Activation("sigmoid")(up(1)(cat(x)))  # (N, 14, 14, 138) -> (N, 28, 28, 1)
+    # float32 under a mixed --dtype-policy, as D's logit: samples and losses stay float32.
+    image = L.Activation("sigmoid", dtype="float32")(up(1)(cat(x)))  # (N, 14, 14, 138) -> (N, 28, 28, 1)
     return keras.Model([z, y], image, name="generator")
 
 
@@ -144,7 +145,7 @@ def build_discriminator(config, plain=False):
     x = lrelu(bn(conv(w(74))(cat(x))))  # (N, 14, 14, 21) -> (N, 7, 7, 74)
     x = L.Flatten()(x)  # (N, 3626)
     x = lrelu(bn(L.Dense(w(1024), kernel_initializer=init())(cat(x))))  # (N, 3636) -> (N, 1024)
-    logit = L.Dense(1, kernel_initializer=init())(cat(x))  # (N, 1034) -> (N, 1)
+    logit = L.Dense(1, kernel_initializer=init(), dtype="float32")(cat(x))  # (N, 1034) -> (N, 1)
     return keras.Model([image, y], logit, name="discriminator")
 
 
@@ -170,7 +171,9 @@ class ConditionalGAN(gan_training.GANState):
     def __init__(self, config):
         engine.set_seed(config.seed)
         adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
-        super().__init__(config, build_generator(config), build_discriminator(config), *adam)
+        with gan_training.dtype_policy(config):
+            generator, discriminator = build_generator(config), build_discriminator(config)
+        super().__init__(config, generator, discriminator, *adam)
 
     def train_step(self, real, labels, z_d, z_g):
         """One D update on (real, G(z_d, y)), then one G update on G(z_g, y); y = `labels` (one-hot).
@@ -180,6 +183,7 @@ class ConditionalGAN(gan_training.GANState):
         images of a step are drawn for the labels of that step's real batch. Returns the losses.
         """
         G, D = self.generator, self.discriminator
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
 
         # (1) Update D: real digits with their labels against G's drawings of the same labels.
         def d_loss_fn():
@@ -189,8 +193,11 @@ class ConditionalGAN(gan_training.GANState):
             d_real = keras.ops.mean(keras.ops.sigmoid(real_logits))
             return gan_training.discriminator_loss(real_logits, fake_logits), d_real
 
-        (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
-        self.d_optimizer.apply(grads, D.trainable_variables)
+        # loss_scale: scaled under mixed_float16 (engine.apply unscales, skips an overflow).
+        (d_loss, d_real), grads = engine.value_and_grad(
+            d_loss_fn, D.trainable_variables, has_aux=True, loss_scale=d_opt
+        )
+        engine.apply(d_opt, grads, D.trainable_variables)
 
         # (2) Update G: make D take G's drawing of digit y for a real digit y.
         def g_loss_fn():
@@ -198,8 +205,10 @@ class ConditionalGAN(gan_training.GANState):
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
             return gan_training.generator_loss(fake_logits), d_fake
 
-        (g_loss, d_fake), grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, has_aux=True)
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        (g_loss, d_fake), grads = engine.value_and_grad(
+            g_loss_fn, G.trainable_variables, has_aux=True, loss_scale=g_opt
+        )
+        engine.apply(g_opt, grads, G.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
 
     def step(self, real, labels):

@@ -104,13 +104,14 @@ def build_generator(config, plain=False):
         x = bn_relu(L.Dense(7 * 7 * w(128), kernel_initializer=init())(x))  # (N, 6272)
         x = L.Reshape((7, 7, w(128)))(x)  # (N, 7, 7, 128)
         x = bn_relu(up(w(128))(x))  # (N, 14, 14, 128)
-        image = L.Activation("sigmoid")(up(channels)(x))  # (N, 28, 28, 1) in [0, 1]
+        # float32 under a mixed --dtype-policy, as every GAN output layer here
+        image = L.Activation("sigmoid", dtype="float32")(up(channels)(x))  # (N, 28, 28, 1) in [0, 1]
     else:  # celeba: 5,137,283 parameters, as in the notes' table
         x = L.Dense(4 * 4 * w(512), kernel_initializer=init())(z)  # (N, 8192)
         x = bn_relu(L.Reshape((4, 4, w(512)))(x))  # (N, 4, 4, 512)
         for filters in (256, 128, 64):
             x = bn_relu(up(w(filters))(x))  # (N, 8, 8, 256) -> (N, 16, 16, 128) -> (N, 32, 32, 64)
-        image = L.Activation("tanh")(up(channels)(x))  # (N, 64, 64, 3) in [-1, 1]
+        image = L.Activation("tanh", dtype="float32")(up(channels)(x))  # (N, 64, 64, 3) in [-1, 1]
     assert image.shape[1:] == (size, size, channels)
     return keras.Model(z, image, name="generator")
 
@@ -149,7 +150,7 @@ def build_discriminator(config):
         for filters in (128, 256, 512):
             x = lrelu(bn(conv(w(filters))(x)))  # (N, 16, 16, 128) -> ... -> (N, 4, 4, 512)
         x = L.Flatten()(x)  # (N, 8192)
-    logit = L.Dense(1, kernel_initializer=init())(x)  # (N, 1)
+    logit = L.Dense(1, kernel_initializer=init(), dtype="float32")(x)  # (N, 1)
     return keras.Model(image, logit, name="discriminator")
 
 
@@ -190,11 +191,14 @@ class DCGAN(gan_training.GANState):
     def __init__(self, config):
         engine.set_seed(config.seed)
         adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
-        super().__init__(config, build_generator(config), build_discriminator(config), *adam)
+        with gan_training.dtype_policy(config):
+            generator, discriminator = build_generator(config), build_discriminator(config)
+        super().__init__(config, generator, discriminator, *adam)
 
     def train_step(self, real, z_d, z_g):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""
         G, D = self.generator, self.discriminator
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z))), G held fixed.
         def d_loss_fn():
@@ -204,8 +208,11 @@ class DCGAN(gan_training.GANState):
             d_real = keras.ops.mean(keras.ops.sigmoid(real_logits))
             return gan_training.discriminator_loss(real_logits, fake_logits), d_real
 
-        (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
-        self.d_optimizer.apply(grads, D.trainable_variables)
+        # loss_scale: scaled under mixed_float16 (engine.apply unscales, skips an overflow).
+        (d_loss, d_real), grads = engine.value_and_grad(
+            d_loss_fn, D.trainable_variables, has_aux=True, loss_scale=d_opt
+        )
+        engine.apply(d_opt, grads, D.trainable_variables)
 
         # (2) Update G: minimise -log D(G(z)) against the D just updated, on fresh noise.
         def g_loss_fn():
@@ -213,8 +220,10 @@ class DCGAN(gan_training.GANState):
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
             return gan_training.generator_loss(fake_logits), d_fake
 
-        (g_loss, d_fake), grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, has_aux=True)
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        (g_loss, d_fake), grads = engine.value_and_grad(
+            g_loss_fn, G.trainable_variables, has_aux=True, loss_scale=g_opt
+        )
+        engine.apply(g_opt, grads, G.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
 
     def step(self, real):

@@ -111,8 +111,10 @@ def build_generator(config):
     L = keras.layers
     z = keras.Input((config.latent_dim,), name="z")  # (N, 128)
     x = L.Dense(config.hidden, activation="relu")(z)  # (N, 256)
-    x = L.Dense(28 * 28, activation="sigmoid")(x)  # (N, 784)
-    return keras.Model(z, L.Reshape((28, 28, 1))(x), name="generator")  # (N, 28, 28, 1)
+    # The output layers in float32 under a mixed --dtype-policy: the images, and D's loss, stay float32.
+    x = L.Dense(28 * 28, activation="sigmoid", dtype="float32")(x)  # (N, 784)
+    image = L.Reshape((28, 28, 1), dtype="float32")(x)  # (N, 28, 28, 1)
+    return keras.Model(z, image, name="generator")
 
 
 def build_discriminator(config):
@@ -127,7 +129,8 @@ def build_discriminator(config):
     activation = config.d_activation or ("leaky_relu" if config.loss == "lsgan" else "relu")
     image = keras.Input((28, 28, 1), name="image")
     x = L.Dense(config.hidden, activation=activation)(L.Flatten()(image))  # (N, 256)
-    return keras.Model(image, L.Dense(1)(x), name="discriminator")  # (N, 1)
+    logit = L.Dense(1, dtype="float32")(x)  # (N, 1), float32 under a mixed --dtype-policy
+    return keras.Model(image, logit, name="discriminator")
 
 
 def discriminator_loss(real, fake, loss="gan"):
@@ -159,26 +162,30 @@ class GAN(gan_training.GANState):
     def __init__(self, config):
         engine.set_seed(config.seed)
         adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
-        super().__init__(config, build_generator(config), build_discriminator(config), *adam)
+        with gan_training.dtype_policy(config):
+            generator, discriminator = build_generator(config), build_discriminator(config)
+        super().__init__(config, generator, discriminator, *adam)
 
     def train_step(self, real, z_d, z_g):
         """One D update on (real, G(z_d)), then one G update on G(z_g). Returns the losses."""
         G, D, loss = self.generator, self.discriminator, self.config.loss
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
 
         # (1) Update D on real images and G's, G held fixed.
         def d_loss_fn():
             fake = keras.ops.stop_gradient(G(z_d))
             return discriminator_loss(D(real), D(fake), loss)
 
-        d_loss, grads = engine.value_and_grad(d_loss_fn, D.trainable_variables)
-        self.d_optimizer.apply(grads, D.trainable_variables)
+        # (loss_scale: under mixed_float16 the loss is scaled, and engine.apply unscales.)
+        d_loss, grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, loss_scale=d_opt)
+        engine.apply(d_opt, grads, D.trainable_variables)
 
         # (2) Update G against the D just updated, on fresh noise.
         def g_loss_fn():
             return generator_loss(D(G(z_g)), loss)
 
-        g_loss, grads = engine.value_and_grad(g_loss_fn, G.trainable_variables)
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        g_loss, grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, loss_scale=g_opt)
+        engine.apply(g_opt, grads, G.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     def step(self, real):

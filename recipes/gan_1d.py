@@ -70,6 +70,7 @@ class Config(cli.RunConfig):
     )
     samples: int = cli.option(10000, "draws of z and of x for the final measurements")
     jit: bool = cli.option(True, "compile the training step (jax.jit / tf.function)")
+    dtype_policy: str = cli.dtype_policy_option()
 
 
 QUICK = dict(epochs=2, steps_per_epoch=20, samples=500)
@@ -87,7 +88,8 @@ def build_generator(config):
     # Keras' "leaky_relu" activation has slope 0.2; as an argument of Dense it saves a layer call.
     h = L.Dense(config.hidden, activation="leaky_relu")(z)  # (N, 16)
     h = L.Dense(config.hidden, activation="leaky_relu")(h)  # (N, 16)
-    return keras.Model(z, L.Dense(1)(h), name="generator")  # (N, 1)
+    # float32 under a mixed --dtype-policy, as D's logit: samples and losses stay float32.
+    return keras.Model(z, L.Dense(1, dtype="float32")(h), name="generator")  # (N, 1)
 
 
 def build_discriminator(config):
@@ -101,8 +103,8 @@ def build_discriminator(config):
     x = keras.Input((1,), name="x")  # (N, 1)
     h = L.Dense(config.hidden, activation="tanh")(x)  # (N, 16)
     h = L.Dense(config.hidden, activation="tanh")(h)  # (N, 16)
-    logit = L.Dense(1, name="logit")(h)  # (N, 1)
-    probability = L.Activation("sigmoid", name="probability")(logit)  # (N, 1)
+    logit = L.Dense(1, dtype="float32", name="logit")(h)  # (N, 1)
+    probability = L.Activation("sigmoid", dtype="float32", name="probability")(logit)  # (N, 1)
     return keras.Model(x, probability, name="discriminator"), keras.Model(x, logit, name="d_logit")
 
 
@@ -120,8 +122,9 @@ class GAN1D(gan_training.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        generator = build_generator(config)
-        discriminator, self.d_logit = build_discriminator(config)
+        with gan_training.dtype_policy(config):
+            generator = build_generator(config)
+            discriminator, self.d_logit = build_discriminator(config)
         g_optimizer = self._adam(config, config.g_learning_rate)
         d_optimizer = self._adam(config, config.d_learning_rate)
         super().__init__(config, generator, discriminator, g_optimizer, d_optimizer)
@@ -143,6 +146,7 @@ class GAN1D(gan_training.GANState):
         One D update per G update: k = 1 in the paper's Algorithm 1.
         """
         G, D = self.generator, self.d_logit
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z))), G held fixed.
         def d_loss_fn():
@@ -155,8 +159,11 @@ class GAN1D(gan_training.GANState):
             d_real = keras.ops.mean(keras.ops.sigmoid(real_logits))
             return gan_training.discriminator_loss(real_logits, fake_logits), d_real
 
-        (d_loss, d_real), grads = engine.value_and_grad(d_loss_fn, D.trainable_variables, has_aux=True)
-        self.d_optimizer.apply(grads, D.trainable_variables)
+        # loss_scale: scaled under mixed_float16 (engine.apply unscales, skips an overflow).
+        (d_loss, d_real), grads = engine.value_and_grad(
+            d_loss_fn, D.trainable_variables, has_aux=True, loss_scale=d_opt
+        )
+        engine.apply(d_opt, grads, D.trainable_variables)
 
         # (2) Update G with the paper's non-saturating loss -log D(G(z)): the same fixed point as
         # the minimax loss, stronger gradients early on.
@@ -165,8 +172,10 @@ class GAN1D(gan_training.GANState):
             d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logits))
             return gan_training.generator_loss(fake_logits), d_fake
 
-        (g_loss, d_fake), grads = engine.value_and_grad(g_loss_fn, G.trainable_variables, has_aux=True)
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        (g_loss, d_fake), grads = engine.value_and_grad(
+            g_loss_fn, G.trainable_variables, has_aux=True, loss_scale=g_opt
+        )
+        engine.apply(g_opt, grads, G.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
 
     def sample_noise(self, shape):

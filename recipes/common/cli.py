@@ -40,6 +40,21 @@ def option(default, help, **kwargs):
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
 
 
+# --dtype-policy: Keras' global dtype policies (keras.config.set_dtype_policy).
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def dtype_policy_option():
+    """The `--dtype-policy` field, for the recipes whose custom training step honours it: the
+    models compute in float16 or bfloat16 (weights stay float32, outputs and losses float32), and
+    mixed_float16 scales the losses (`keras.optimizers.LossScaleOptimizer`)."""
+    return option(
+        "float32",
+        "compute in float16 or bfloat16 (weights float32); mixed_float16 adds loss scaling",
+        choices=DTYPE_POLICIES,
+    )
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Flags every recipe takes."""

@@ -5,7 +5,9 @@ critic loops, optimising pixels, from-scratch backprop) needs gradients, and eve
 differently. This package hides exactly that:
 
 - `value_and_grad(fn, wrt)`: the value of `fn` and its gradients with respect to Keras variables and/or
-  tensors; nestable (a gradient of a gradient norm).
+  tensors; nestable (a gradient of a gradient norm); `loss_scale=optimizer` scales the loss for a
+  `keras.optimizers.LossScaleOptimizer` (mixed_float16), and `apply(optimizer, grads, variables)`
+  applies the gradients on every backend.
 - `function(fn, state)`: a compiled step that may update several models, optimizers and seed generators;
   `jax.jit` with all state threaded in and out, `tf.function` on TensorFlow, eager on torch.
 - `Loop`: epochs with a Keras `Progbar` (one line per epoch when stdout is not a terminal:
@@ -152,7 +154,7 @@ def _impl():
     return importlib.import_module(f"recipes.engine._{backend()}")
 
 
-def value_and_grad(fn, wrt, *, has_aux=False):
+def value_and_grad(fn, wrt, *, has_aux=False, loss_scale=None):
     """Evaluates `fn` and differentiates its scalar result with respect to `wrt`.
 
     Args:
@@ -161,6 +163,11 @@ def value_and_grad(fn, wrt, *, has_aux=False):
             read by `fn` through the layers that own them.
         wrt: a list of `keras.Variable`s and/or tensors.
         has_aux: whether `fn` returns `(value, aux)`.
+        loss_scale: the optimizer that will apply the gradients. When it is a
+            `keras.optimizers.LossScaleOptimizer` (mixed_float16), the value is multiplied by its
+            loss scale before differentiation, so that small float16 gradients do not underflow to
+            zero; the value returned is the unscaled one, the gradients stay scaled until
+            `apply(optimizer, grads, variables)` divides them by the scale.
 
     Returns:
         `(value, grads)`, or `((value, aux), grads)` with `has_aux=True`; `grads` is a list aligned with
@@ -172,7 +179,43 @@ def value_and_grad(fn, wrt, *, has_aux=False):
         loss, grads = value_and_grad(lambda: loss_fn(model(x), y), model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
     """
-    return _impl().value_and_grad(fn, list(wrt), has_aux=has_aux)
+    import keras
+
+    if not isinstance(loss_scale, keras.optimizers.LossScaleOptimizer):
+        return _impl().value_and_grad(fn, list(wrt), has_aux=has_aux)
+
+    def scaled(*args):
+        out = fn(*args)
+        value, aux = out if has_aux else (out, None)
+        # The unscaled value leaves as data (torch: detached): nothing differentiates it further.
+        return loss_scale.scale_loss(value), (keras.ops.stop_gradient(value), aux)
+
+    (_, (value, aux)), grads = _impl().value_and_grad(scaled, list(wrt), has_aux=True)
+    return ((value, aux) if has_aux else value), grads
+
+
+def apply(optimizer, grads, variables):
+    """`optimizer.apply(grads, variables)`, also for a `keras.optimizers.LossScaleOptimizer`.
+
+    Keras' loss-scale optimizer divides the gradients by its scale and applies them when they are
+    all finite; otherwise it skips the update and halves the scale (and doubles it after
+    `dynamic_growth_steps` good steps). It chooses with a stateful `keras.ops.cond`, which JAX
+    cannot trace (the updates leak out of `jax.lax.cond`), so on JAX it runs through its
+    `stateless_apply`, which gives the same updates. Works inside `function` and eagerly.
+    """
+    import keras
+
+    variables = list(variables)
+    if backend() != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.apply(grads, variables)
+        return
+    new_variables, new_state = optimizer.stateless_apply(
+        [v.value for v in optimizer.variables], grads, [v.value for v in variables]
+    )
+    for variable, value in zip(variables, new_variables):
+        variable.assign(value)
+    for variable, value in zip(optimizer.variables, new_state):
+        variable.assign(value)
 
 
 def state_variables(state):

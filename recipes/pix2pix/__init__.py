@@ -99,6 +99,7 @@ class Config(cli.RunConfig):
     train_pairs: int = cli.option(None, "train on the first N pairs only")
     test_pairs: int = cli.option(None, "evaluate on the first N held-out pairs only")
     jit: bool = cli.option(True, "compile the training step (jax.jit / tf.function)")
+    dtype_policy: str = cli.dtype_policy_option()
 
 
 QUICK = dict(epochs=4, batch_size=8, image_size=32, filters=8, train_pairs=256, test_pairs=64)

@@ -83,7 +83,8 @@ def build_generator(config, kernel_initializer=None, dense_bottleneck=True):
         kernel_initializer=_initializer(kernel_initializer),
         name="to_rgb",
     )(x)
-    output = keras.layers.Activation("tanh", name="tanh")(x)  # (N, size, size, 3)
+    # float32 under a mixed --dtype-policy, as D's logits: the L1 term and the outputs stay float32.
+    output = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)  # (N, size, size, 3)
     return keras.Model(image, output, name="generator")
 
 
@@ -101,6 +102,8 @@ def build_discriminator(config, kernel_initializer=None):
     target = keras.Input(shape, name="target_image")
     init = _initializer(kernel_initializer)
     logits = PatchGAN(config.filters, kernel_initializer=init, name="patchgan")(inputs, target)
+    # No weights: PatchGAN returns its compute dtype; the loss wants float32 under a mixed policy.
+    logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
     return keras.Model([inputs, target], logits, name="discriminator")
 
 
@@ -143,7 +146,8 @@ class Pix2Pix(gan_training.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        generator, discriminator = build_generator(config), build_discriminator(config)
+        with gan_training.dtype_policy(config):
+            generator, discriminator = build_generator(config), build_discriminator(config)
         adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
         super().__init__(config, generator, discriminator, *adam)
 
@@ -158,6 +162,7 @@ class Pix2Pix(gan_training.GANState):
         G's and D's gradients are taken at the same weights: one forward pass of G per step.
         """
         G, D, config = self.generator, self.discriminator, self.config
+        g_opt, d_opt = self.g_optimizer, self.d_optimizer
         inputs, targets = keras.ops.convert_to_tensor(inputs), keras.ops.convert_to_tensor(targets)
 
         # ---- G: loss_G = gan + 100 * L1
@@ -169,10 +174,11 @@ class Pix2Pix(gan_training.GANState):
             )
             return loss, (gan, l1, fake)
 
+        # loss_scale: scaled under mixed_float16 (engine.apply unscales, skips an overflow).
         (g_loss, (g_gan, g_l1, fake)), grads = engine.value_and_grad(
-            g_loss_fn, G.trainable_variables, has_aux=True
+            g_loss_fn, G.trainable_variables, has_aux=True, loss_scale=g_opt
         )
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        engine.apply(g_opt, grads, G.trainable_variables)
         fake = keras.ops.stop_gradient(fake)
 
         # ---- D: real pairs (x, y) against (x, G(x))
@@ -184,9 +190,9 @@ class Pix2Pix(gan_training.GANState):
             return discriminator_loss(real_logits, fake_logits), (d_real, d_fake)
 
         (d_loss, (d_real, d_fake)), grads = engine.value_and_grad(
-            d_loss_fn, D.trainable_variables, has_aux=True
+            d_loss_fn, D.trainable_variables, has_aux=True, loss_scale=d_opt
         )
-        self.d_optimizer.apply(grads, D.trainable_variables)
+        engine.apply(d_opt, grads, D.trainable_variables)
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,

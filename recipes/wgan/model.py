@@ -42,7 +42,7 @@ def build_generator(config, plain=False):
     else:
         x = L.Dense(w(256), activation="relu", kernel_initializer=init())(z)  # (N, 256)
         x = L.Reshape(IMAGE_SHAPE)(L.Dense(int(np.prod(IMAGE_SHAPE)), kernel_initializer=init())(x))
-    image = L.Activation("tanh")(x)  # (N, 28, 28, 1)
+    image = L.Activation("tanh", dtype="float32")(x)  # (N, 28, 28, 1), float32 under any policy
     return keras.Model(z, image, name="generator")
 
 
@@ -89,7 +89,7 @@ def build_critic(config, clip=True, plain=False):
         # A 9.4's MLP, much weaker here: the clipped MLP critic leaves G at the mean digit (FID
         # about 640 after 3,000 updates); the penalised one reached FID about 250 in 3,000.
         x = lrelu(norm(L.Dense(w(256), **weights)(L.Flatten()(image))))  # (N, 256)
-    score = L.Dense(1, **weights)(x)  # (N, 1)
+    score = L.Dense(1, dtype="float32", **weights)(x)  # (N, 1), float32 under any policy
     return keras.Model(image, score, name="critic")
 
 
@@ -150,7 +150,8 @@ class WGAN(gan_training.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        generator, critic = build_generator(config), build_critic(config)
+        with gan_training.dtype_policy(config):
+            generator, critic = build_generator(config), build_critic(config)
         super().__init__(config, generator, critic, *build_optimizers(config))
 
     @property
@@ -184,12 +185,13 @@ class WGAN(gan_training.GANState):
             penalty, _ = gradient_penalty(f, real, fake, epsilon)
             return -estimate + self.config.gp_weight * penalty, (estimate, penalty)
 
+        # loss_scale: scaled under mixed_float16 (engine.apply unscales, skips an overflow).
         (loss, (estimate, penalty)), grads = engine.value_and_grad(
-            loss_fn, f.trainable_variables, has_aux=True
+            loss_fn, f.trainable_variables, has_aux=True, loss_scale=self.c_optimizer
         )
         # With --penalty clip, Optimizer.apply clips every critic weight to [-c, c] after the
         # update (`layers.ClipConstraint`, also under JAX's stateless_apply).
-        self.c_optimizer.apply(grads, f.trainable_variables)
+        engine.apply(self.c_optimizer, grads, f.trainable_variables)
         return loss, estimate, penalty
 
     def train_step(self, real, z_critic, z_generator, epsilon=None):
@@ -228,8 +230,10 @@ class WGAN(gan_training.GANState):
         def g_loss_fn():
             return -ops.mean(f(G(z_generator, training=True), training=True))
 
-        g_loss, grads = engine.value_and_grad(g_loss_fn, G.trainable_variables)
-        self.g_optimizer.apply(grads, G.trainable_variables)
+        g_loss, grads = engine.value_and_grad(
+            g_loss_fn, G.trainable_variables, loss_scale=self.g_optimizer
+        )
+        engine.apply(self.g_optimizer, grads, G.trainable_variables)
         logs = {"c_loss": c_loss, "wasserstein": estimate, "g_loss": g_loss}
         if self.config.penalty == "gp":
             logs["penalty"] = penalty
