@@ -63,29 +63,38 @@ QUICK = dict(epochs=1, batch_size=16, limit=128, test_limit=32, bn_momentum=0.5)
 # The model
 
 
-def build_model(batch_norm=False, input_shape=(32, 32, 3), num_classes=10, seed=None, bn_momentum=0.99):
-    """MyCNN of A 5.2; `batch_norm=True` is its mode 2. Returns a keras.Model of logits."""
+def build_model(
+    batch_norm=False, input_shape=(32, 32, 3), num_classes=10, seed=None, bn_momentum=0.99, width=1.0
+):
+    """MyCNN of A 5.2; `batch_norm=True` is its mode 2; `width` scales every layer's filters and
+    units (1: the notes'; the parity test's model is 1/16 as wide). Returns a keras.Model of logits."""
     layers = keras.layers
+
+    def scaled(count):
+        return max(1, round(count * width))
+
     inputs = keras.Input(input_shape, name="images")  # (N, 32, 32, 3)
     x = inputs
     for stage, filters in enumerate((32, 64, 128), start=1):
         for i in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}_{i}")(x)
+            x = layers.Conv2D(
+                scaled(filters), 3, padding="same", activation="relu", name=f"conv{stage}_{i}"
+            )(x)
         x = layers.MaxPooling2D(2, strides=2, padding="same", name=f"pool{stage}_3")(x)
     # (N, 16, 16, 32) -> (N, 8, 8, 64) -> (N, 4, 4, 128)
     x = layers.Flatten(name="flatten")(x)  # (N, 2048)
     if batch_norm:
         # Mode 2. Keras' batch-norm defaults (momentum 0.99, epsilon 1e-3) are those of
         # `tf.layers.batch_normalization`.
-        x = layers.Dense(1024, name="fc3_1")(x)
+        x = layers.Dense(scaled(1024), name="fc3_1")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name="bn3_2")(x)
         x = layers.ReLU(name="relu3_3")(x)
     else:
-        x = layers.Dense(1024, name="fc3_1")(x)
+        x = layers.Dense(scaled(1024), name="fc3_1")(x)
         x = layers.LeakyReLU(negative_slope=0.01, name="leaky3_1")(x)  # Keras' default slope is 0.3
         x = layers.Dropout(0.5, seed=seed, name="drop3_2")(x)
     # (N, 1024)
-    x = layers.Dense(1024, activation="relu", name="fc4_1")(x)  # (N, 1024)
+    x = layers.Dense(scaled(1024), activation="relu", name="fc4_1")(x)  # (N, 1024)
     outputs = layers.Dense(num_classes, name="out")(x)  # (N, 10)
     return keras.Model(inputs, outputs, name="cifar_cnn_bn" if batch_norm else "cifar_cnn")
 

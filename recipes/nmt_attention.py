@@ -98,6 +98,11 @@ def build_model(config, task):
     return model
 
 
+def build_optimizer(config, task):
+    """Adam on a cosine from `config.learning_rate` down to 5% over the run's steps."""
+    return keras.optimizers.Adam(translation.cosine_schedule(config, task))
+
+
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -113,7 +118,7 @@ def main(argv=None):
     translation.check_config(config, sizes)
     task, out = translation.prepare(config, "runs/nmt_attention")
     model = build_model(config, task)
-    optimizer = keras.optimizers.Adam(translation.cosine_schedule(config, task))
+    optimizer = build_optimizer(config, task)
     translation.train_and_report(config, task, model, optimizer, out, f"{config.attention} attention")
     return 0
 

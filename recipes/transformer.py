@@ -95,6 +95,14 @@ def build_model(config, task):
     return model
 
 
+def build_optimizer(config, task):
+    """Adam with the paper's beta_2 and epsilon on a warm-up and cosine schedule."""
+    # The paper's linear warm-up spans 4,000 steps; a run here has a few hundred, so it spans a
+    # fraction of them (--warmup), followed by a cosine decay instead of the paper's 1/sqrt(step).
+    schedule = translation.cosine_schedule(config, task, warmup=config.warmup)
+    return keras.optimizers.Adam(schedule, beta_2=0.98, epsilon=1e-9)
+
+
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -110,10 +118,7 @@ def main(argv=None):
         raise cli.UsageError("--dropout and --warmup must lie in [0, 1)")
     task, out = translation.prepare(config, "runs/transformer")
     model = build_model(config, task)
-    # The paper's linear warm-up spans 4,000 steps; a run here has a few hundred, so it spans a
-    # fraction of them (--warmup), followed by a cosine decay instead of the paper's 1/sqrt(step).
-    schedule = translation.cosine_schedule(config, task, warmup=config.warmup)
-    optimizer = keras.optimizers.Adam(schedule, beta_2=0.98, epsilon=1e-9)  # the paper's beta_2, epsilon
+    optimizer = build_optimizer(config, task)
     translation.train_and_report(config, task, model, optimizer, out, "Transformer")
     return 0
 

@@ -248,6 +248,18 @@ def cosine_schedule(config, task, warmup=0.0):
     )
 
 
+def compile_for_training(config, model, optimizer):
+    """Compiles `model` as `train_and_report` fits it: `optimizer` on the masked cross-entropy."""
+    model.compile(
+        # The embeddings' gradients dense on TensorFlow too: its sparse ones make Adam's steps of
+        # a token that occurs more than once in a batch larger than on torch and JAX.
+        engine.dense_gradients(optimizer),
+        loss=masked_loss(),
+        # XLA's compile time outweighs a --quick run's few TensorFlow steps.
+        jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
+    )
+
+
 def train_and_report(config, task, model, optimizer, out, title):
     """Fits with teacher forcing, decodes the held-out pairs, writes the outputs; returns the summary.
 
@@ -257,12 +269,7 @@ def train_and_report(config, task, model, optimizer, out, title):
     metrics rows. `--resume` continues from the newest usable one and ends where the uninterrupted
     run would; the cosine spans --epochs, so a resume with other --epochs is refused in one line.
     """
-    model.compile(
-        optimizer,
-        loss=masked_loss(),
-        # XLA's compile time outweighs a --quick run's few TensorFlow steps.
-        jit_compile=False if config.quick and engine.backend() == "tensorflow" else "auto",
-    )
+    compile_for_training(config, model, optimizer)
     loop = engine.Loop(
         out,
         fitting.checkpoint_state(model),

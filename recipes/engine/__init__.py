@@ -268,6 +268,25 @@ def function(fn, state, *, jit=True):
     return _impl().function(fn, state_variables(state))
 
 
+def dense_gradients(optimizer):
+    """`optimizer`, made to apply an embedding's gradient as the dense sum that torch and JAX give.
+
+    On TensorFlow the gradient of an embedding lookup (`keras.layers.Embedding`, `ops.take`) is a
+    `tf.IndexedSlices` with one row per occurrence of a token, and Keras' optimizers square those
+    rows one by one: the second moments of Adam, RMSprop and Adagrad then hold a sum of squares
+    instead of the square of the sum (a token seen twice in a batch gets an Adam step sqrt(2) too
+    large). Summing the rows first gives the update of the other backends. The optimizer object
+    is the same (its variables, config and checkpoints unchanged); on torch and JAX it is returned
+    as it is.
+
+    Example:
+        model.compile(engine.dense_gradients(keras.optimizers.Adam(1e-3)), loss=...)
+    """
+    if backend() == "tensorflow":
+        _impl().dense_gradients(optimizer)
+    return optimizer
+
+
 def __getattr__(name):
     if name in (
         "Loop",

@@ -32,3 +32,15 @@ def function(fn, variables):
     # the 12% is not worth losing compiled == eager. Steps are plain Python over Keras ops, so
     # autograph would only slow tracing down.
     return tf.function(fn, reduce_retracing=True, autograph=False)
+
+
+def dense_gradients(optimizer):
+    apply = optimizer.apply
+
+    def apply_dense(grads, trainable_variables=None):
+        # `tf.convert_to_tensor` sums the rows of an IndexedSlices that share an index.
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return apply(grads, trainable_variables)
+
+    optimizer.apply = apply_dense
+    return optimizer

@@ -3,6 +3,7 @@ stateful compiled step, the NumPy samplers against Keras' layers, the notes' two
 
 import json
 import math
+import types
 
 import keras
 import numpy as np
@@ -10,6 +11,44 @@ import pytest
 
 from recipes import char_rnn
 from recipes.common import cli
+from tests.fixtures.make_parity import STEPS
+
+# char-rnn (A 7.6): embedding -> 2 x LSTM(8) -> affine, 3 streams of 10-character windows of the
+# notes' long sentence, Adam 0.02 with gradients clipped to global norm 0.1 (the first step's norm
+# is 0.27), decayed by 0.97 every 2 windows (as if a pass over the text were 2 windows: the staircase
+# acts twice in 5 steps). The LSTMs have no dropout: nothing in a step is random.
+PARITY_CONFIG = char_rnn.Config(
+    model="lstm", layers=2, hidden=8, seq_length=10, batch_size=3, learning_rate=0.02, clip=0.1
+)
+
+
+def parity_inputs():
+    """The first 5 windows of 3 streams of the long sentence, as `train_corpus` reads them."""
+    vocab = char_rnn.char_vocabulary(char_rnn.LONG)
+    x, y = char_rnn.streams(char_rnn.encode(vocab, char_rnn.LONG), 3, PARITY_CONFIG.seq_length)
+    return {"inputs": x[:STEPS], "targets": y[:STEPS]}
+
+
+def parity_build():
+    """The recipe's model, optimizer and compiled stateful step (`make_step`, an engine.function),
+    set up as `train_corpus` sets them up: the hidden state runs on from window to window."""
+    config = PARITY_CONFIG
+    model = char_rnn.build_model(config, len(char_rnn.char_vocabulary(char_rnn.LONG)))
+    optimizer = char_rnn.build_optimizer(config, steps_per_pass=2)
+    optimizer.build(model.trainable_variables)
+    states = [
+        keras.Variable(np.zeros(s, "float32"), trainable=False, name=f"state_{i}")
+        for i, s in enumerate(model.state_shapes(config.batch_size))
+    ]
+    step = char_rnn.make_step(model, optimizer, states, "mean")
+    return types.SimpleNamespace(
+        state={"model": model, "optimizer": optimizer},
+        train_step=lambda x, y: {"loss": step(x, y)},
+        compiled=True,
+    )
+
+
+PARITY_CASES = {"char_rnn": (parity_build, parity_inputs)}
 
 
 def test_streams_are_min_char_rnn_windows():

@@ -10,7 +10,22 @@ import pytest
 
 from recipes import engine, nmt_attention
 from recipes.common import cli, translation
-from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows
+from tests.fixtures.make_parity import STEPS
+from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows, parity_case
+
+# Bahdanau attention at the --quick sizes on 5 batches of 8 dates, the cosine spanning the 5 steps.
+# Nothing in a step is random (the model has no dropout).
+PARITY_CONFIG = nmt_attention.Config(
+    train_size=STEPS * 8,
+    batch_size=8,
+    epochs=1,
+    learning_rate=1e-2,
+    embedding=8,
+    units=8,
+    attention_units=8,
+    maxout_units=4,
+)
+PARITY_CASES = {"nmt_attention": parity_case(nmt_attention, PARITY_CONFIG)}
 
 
 def _run(out, *args):

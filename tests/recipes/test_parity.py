@@ -23,7 +23,8 @@ def test_training_steps_match_the_reference_backend(name):
     fixtures.load_weights(trainer, fixtures.HERE / f"{name}.npz")
     losses = fixtures.train(trainer, make_inputs())
     assert len(losses) == len(reference["losses"]) == fixtures.STEPS
+    rel = getattr(trainer, "rtol", 1e-4)  # a case that sets a looser one says why where it does
     for step, (got, want) in enumerate(zip(losses, reference["losses"])):
         assert got.keys() == want.keys()
         for key in want:
-            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), f"step {step + 1} {key}"
+            assert got[key] == pytest.approx(want[key], rel=rel, abs=1e-6), f"step {step + 1} {key}"

@@ -12,7 +12,24 @@ import pytest
 from recipes import engine, transformer
 from recipes.common import cli, translation
 from recipes.engine import loop as engine_loop
-from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows
+from tests.fixtures.make_parity import STEPS
+from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows, parity_case
+
+# One encoder and one decoder block of width 8 (2 heads) on 5 batches of 8 dates; the learning rate
+# warms up over the first 2 steps, then follows the cosine. Dropout 0 (the recipe's default): nothing
+# in a step is random.
+PARITY_CONFIG = transformer.Config(
+    train_size=STEPS * 8,
+    batch_size=8,
+    epochs=1,
+    d_model=8,
+    num_heads=2,
+    ff_dim=8,
+    layers=1,
+    dropout=0.0,
+    warmup=0.4,
+)
+PARITY_CASES = {"transformer": parity_case(transformer, PARITY_CONFIG)}
 
 
 @pytest.fixture(scope="module")

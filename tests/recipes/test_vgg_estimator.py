@@ -1,6 +1,8 @@
 """recipes.vgg_estimator on the current backend: VGG's numbers and structure, --quick, offline."""
 
 import json
+import tempfile
+import types
 
 import keras
 import numpy as np
@@ -8,7 +10,39 @@ import pytest
 
 from recipes import vgg_estimator
 from recipes.common import cli
+from recipes.common.estimator import Estimator, ModeKeys
 from tests.conftest import run_module
+from tests.fixtures.make_parity import STEPS
+
+
+def parity_inputs():
+    """The first 5 batches of the exam example's shuffled training input (batch 2)."""
+    batches = vgg_estimator.exam_input_fns(seed=0)[0]()
+    features, labels = zip(*(next(batches) for _ in range(STEPS)))
+    return {"x": np.stack([f["x"] for f in features]), "labels": np.stack(labels)}
+
+
+def parity_build():
+    """The exam Estimator (A 5.3's model_fn: Dense(5, relu) -> Dense(1), MSE, Adagrad 0.1, no
+    dropout) and the step `Estimator.train` runs: the facade's own engine-compiled step, built
+    from the TRAIN spec as `train` builds it (no checkpoint is read or written)."""
+    inputs = parity_inputs()
+    with tempfile.TemporaryDirectory() as model_dir:
+        estimator = Estimator(
+            vgg_estimator.exam_model_fn, model_dir, {"learning_rate": 0.1}, seed=0, verbose=False
+        )
+        spec = estimator._spec(ModeKeys.TRAIN, {"x": inputs["x"][0]}, inputs["labels"][0])
+    step = estimator._compiled_train_step(spec)
+
+    def train_step(x, labels):
+        return {"loss": step({"x": x}, labels)["loss"]}
+
+    return types.SimpleNamespace(
+        state={"model": spec.model, "optimizer": spec.optimizer}, train_step=train_step, compiled=True
+    )
+
+
+PARITY_CASES = {"estimator": (parity_build, parity_inputs)}
 
 
 def test_parameter_counts_and_shape_table():

@@ -5,6 +5,7 @@ import csv
 import numpy as np
 
 from recipes.common import nmt_models, translation
+from tests.fixtures.make_parity import STEPS, FitTrainer
 
 
 def heldout_rows(out):
@@ -35,3 +36,38 @@ def check_reload_greedy_and_beam(out, rows, beam_width=None):
     if beam_width:
         beams, _ = translation.translate(*args, beam_width=beam_width, batch_size=len(rows))
         return np.mean([target_vocab.join(t) == r["target"] for t, r in zip(beams, rows)])
+
+
+def parity_task(pairs, seed):
+    """A `translation.Task` of `pairs` generated dates (one more held out) written in at most 10
+    characters, so that a step is short: what `translation.prepare` makes, without its output
+    folder."""
+    train, held, tokenizer = translation.load_task("dates", 4 * pairs, 1, seed)
+    train = [(s, t) for s, t in train if len(s) <= 10][:pairs]
+    source = translation.Vocabulary.fit([s for s, _ in train], tokenizer)
+    target = translation.Vocabulary.fit([t for _, t in train], tokenizer)
+    lengths = (
+        max(len(source.encode(s)) for s, _ in train + held),
+        max(len(target.encode(t)) for _, t in train + held),
+    )
+    arrays = [translation.make_arrays(p, source, target, *lengths) for p in (train, held)]
+    return translation.Task("dates", tokenizer, train, held, source, target, *lengths, *arrays)
+
+
+def parity_case(recipe, config):
+    """(build, make_inputs) of a translation recipe's parity case: the recipe's model and optimizer
+    for `config` (`config.train_size` = STEPS batches), compiled as `train_and_report` compiles
+    them and stepped by Keras' train_on_batch on the task's batches in order (teacher forcing)."""
+
+    def build():
+        task = parity_task(config.train_size, config.seed)
+        model = recipe.build_model(config, task)
+        translation.compile_for_training(config, model, recipe.build_optimizer(config, task))
+        return FitTrainer(model)
+
+    def make_inputs():
+        arrays = parity_task(config.train_size, config.seed).arrays
+        names = ("source", "decoder_input", "target")
+        return {n: a.reshape(STEPS, config.batch_size, -1) for n, a in zip(names, arrays)}
+
+    return build, make_inputs

@@ -539,3 +539,16 @@ def test_a_new_run_never_deletes_a_previous_one_unasked(tmp_path, monkeypatch):
     assert (
         str(error.value) == f"cannot write to the output folder {tmp_path / 'new'} (Permission denied)"
     )
+
+
+def test_dense_gradients_give_an_embedding_the_adam_step_of_every_backend():
+    # Token 1 occurs twice, token 2 once: Adam's first step is -lr * g / (|g| + epsilon), about -lr
+    # for both rows. On TensorFlow Keras would square the two rows of token 1's sparse gradient one
+    # by one (second moment 1 + 1 instead of 2 ** 2): a step of -lr * sqrt(2) for that row.
+    model = keras.Sequential(
+        [keras.Input((3,), dtype="int32"), keras.layers.Embedding(5, 1, embeddings_initializer="zeros")]
+    )
+    model.compile(engine.dense_gradients(keras.optimizers.Adam(0.1)), loss=lambda y, p: ops.sum(p))
+    model.train_on_batch(np.array([[1, 1, 2]]), np.zeros((1, 3, 1), "float32"))
+    rows = ops.convert_to_numpy(model.layers[0].embeddings)[:, 0]
+    np.testing.assert_allclose(rows, [0.0, -0.1, -0.1, 0.0, 0.0], rtol=1e-5)
