@@ -256,7 +256,8 @@ def train(config, arrays, source_size, target_size, verbose=True):
     order = schedule(rows, config.epochs, config.seed)
     source, decoder_input, target = (a[order] for a in arrays)
     model = build_model(source_size, target_size, config.hidden)
-    model.compile(keras.optimizers.Adam(config.learning_rate), loss=masked_loss())
+    optimizer = engine.dense_gradients(keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer, loss=masked_loss())
     batch_size = min(config.batch_size, rows)
     epoch_losses, lines = {}, []
 

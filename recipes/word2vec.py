@@ -216,7 +216,7 @@ def train(mode, config, train_ids, heldout_ids, counts, verbose=1, csv_path=None
         len(counts), config.dim, held[0].shape[1], config.negatives + 1, config.seed, mode
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=engine.dense_gradients(keras.optimizers.Adam(config.learning_rate)),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     auc_before = heldout_auc(model, *held[:2])

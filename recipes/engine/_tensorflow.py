@@ -21,7 +21,14 @@ def value_and_grad(fn, wrt, has_aux):
         out = fn(*tensors)
         value = out[0] if has_aux else out
     grads = tape.gradient(value, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return out, list(grads)
+    # An embedding lookup's gradient is an IndexedSlices with a row per occurrence; summed here, so
+    # that the optimizers see the dense gradient of torch and JAX (see dense_gradients).
+    return out, [_dense(g) for g in grads]
+
+
+def _dense(grad):
+    # `tf.convert_to_tensor` sums the rows of an IndexedSlices that share an index.
+    return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
 
 
 def function(fn, variables):
@@ -38,9 +45,7 @@ def dense_gradients(optimizer):
     apply = optimizer.apply
 
     def apply_dense(grads, trainable_variables=None):
-        # `tf.convert_to_tensor` sums the rows of an IndexedSlices that share an index.
-        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-        return apply(grads, trainable_variables)
+        return apply([_dense(g) for g in grads], trainable_variables)
 
     optimizer.apply = apply_dense
     return optimizer

@@ -34,7 +34,8 @@ def fit(config, model, data, out):
     """
     x_img, x_cap, y_cap = data.train_arrays
     steps = config.epochs * math.ceil(len(x_cap) / config.batch_size)
-    optimizer = keras.optimizers.Adam(learning_rate(config, steps))
+    # (dense_gradients: the embedding's Adam step as on torch and JAX; see recipes.engine)
+    optimizer = engine.dense_gradients(keras.optimizers.Adam(learning_rate(config, steps)))
     model.compile(optimizer=optimizer, loss=masked_caption_loss)
     loop = engine.Loop(
         out,

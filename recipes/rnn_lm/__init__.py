@@ -114,7 +114,7 @@ QUICK = {
     "epochs": 2,
     "init_scale": 0.1,
     "learning_rate": 0.2,
-    "rnn_epochs": 2,
+    "rnn_epochs": 3,
     "rnn_vocab": 500,
     "rnn_hidden": 32,
     "rnn_learning_rate": 1e-2,

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from recipes import engine
 from recipes.common import cli, plots, text
 from recipes.rnn_lm.data import bucket_batches, build_vocab, ngram_arrays, rnn_arrays
 from recipes.rnn_lm.model import build_nplm, build_rnn_lm, generate
@@ -142,7 +143,7 @@ def train_rnn(config, train_sents, heldout_sents, verbose=1, callbacks=()):
     x_held, y_held, w_held = rnn_arrays(heldout_sents, vocab, config.max_length)
     model = build_rnn_lm(len(vocab), config.rnn_hidden, config.seed)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.rnn_learning_rate, clipnorm=5.0),
+        optimizer=engine.dense_gradients(keras.optimizers.Adam(config.rnn_learning_rate, clipnorm=5.0)),
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
         ),
