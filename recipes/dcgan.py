@@ -22,7 +22,9 @@ is better.
 
 Measured, default run (20 epochs of mnist5k, 2 CPU cores): FID 814.5 untrained -> 7.8 on JAX,
 814.6 -> 10.8 on TensorFlow (1,000 real training digits score 2.0), classifier confidence 0.91-0.93,
-class entropy 2.29-2.30 of log 10 = 2.303. README.md has the samples.
+class entropy 2.29-2.30 of log 10 = 2.303. On torch (other initial weights: each backend draws its
+own random numbers) D won at once and G drew one image for epochs 2-14 (FID 656, class entropy
+0.01) before it recovered: 814.1 -> 31.5, still falling. README.md has the samples.
 """
 
 import dataclasses
