@@ -102,6 +102,7 @@ class Config(cli.RunConfig):
         None, "channel multiplier of the small VGG (default 1/8 digits, 1/2 cifar10)"
     )
     fc_units: int = cli.option(128, "units of the small VGG's fc6 and fc7 (4096 in ImageNet VGG)")
+    dropout: float = cli.option(0.5, "dropout rate after fc6 and fc7 (VGG's 0.5)")
     image_size: int = cli.option(32, "VGG input size (digits are resized from 28)")
     learning_rate: float = cli.option(1e-3, "initial Adam learning rate of the VGG (cosine decay to 0)")
     limit: int = cli.option(None, "use only this many images (train + held out)")
@@ -112,7 +113,18 @@ class Config(cli.RunConfig):
     image: str = cli.option(None, "image for --weights imagenet (default: scikit-learn's china.jpg)")
 
 
-QUICK = dict(exam_steps=200, epochs=1, limit=200, width=1 / 16, fc_units=16, save_checkpoints_steps=50)
+# Quick: 120 VGG steps (480 digits, batch 16, 4 epochs) without dropout: held-out accuracy 0.63-0.83
+# on the three backends (with dropout 0.5 the narrow VGG stays at chance for about 100 steps).
+QUICK = dict(
+    exam_steps=200,
+    epochs=4,
+    batch_size=16,
+    limit=600,
+    width=1 / 8,
+    fc_units=64,
+    dropout=0.0,
+    save_checkpoints_steps=50,
+)
 
 
 def check(config):
@@ -121,6 +133,8 @@ def check(config):
         raise cli.UsageError("--exam-steps, --log-every and --save-checkpoints-steps must be at least 1")
     if config.data_dir:
         raise cli.UsageError("--data-dir is not used here: choose --dataset digits or cifar10")
+    if not 0 <= config.dropout < 1:
+        raise cli.UsageError(f"--dropout must be in [0, 1), got {config.dropout}")
     if config.image_size < 32:
         raise cli.UsageError(
             f"--image-size must be at least 32 (five 2x2 poolings), got {config.image_size}"

@@ -110,6 +110,7 @@ def vgg_model_fn(features, labels, mode, params):
         params["classes"],
         width=params["width"],
         fc_units=params["fc_units"],
+        dropout=params["dropout"],
         classifier_activation=None,
     )
 
@@ -167,6 +168,7 @@ def run_vgg(config, model_dir):
         "classes": 10,
         "width": width,
         "fc_units": config.fc_units,
+        "dropout": config.dropout,
         "learning_rate": config.learning_rate,
         "decay_steps": config.epochs * -(-len(x_train) // config.batch_size),
     }
@@ -180,8 +182,9 @@ def run_vgg(config, model_dir):
     steps_per_epoch = -(-len(x_train) // config.batch_size)
     eval_fn = numpy_input_fn(x_test, y_test, batch_size=256, num_epochs=1, shuffle=False)
     print(
-        f"VGG{config.depth} (width {width:g}, fc {config.fc_units}) on {len(x_train)} {config.dataset} "
-        f"images {x_train.shape[1:]}, {len(x_test)} held out; {steps_per_epoch} steps per epoch"
+        f"VGG{config.depth} (width {width:g}, fc {config.fc_units}, dropout {config.dropout:g}) on "
+        f"{len(x_train)} {config.dataset} images {x_train.shape[1:]}, {len(x_test)} held out; "
+        f"{steps_per_epoch} steps per epoch"
     )
     start = time.perf_counter()
     history = []

@@ -113,9 +113,11 @@ def test_quick_run(tmp_path, capsys):
     assert f"Test set loss: {exam['loss']:.3f}, xxxx: {exam['xxxx']:.3f}" in out
     assert exam["global_step"] == 200 and exam["loss"] < exam["loss_before"]
     assert len(exam["predictions"]) == 2
-    assert vgg["global_step"] == 5 and 0 <= vgg["accuracy"] <= 1  # 160 images, batch 32, 1 epoch.
+    # 480 training digits, batch 16, 4 epochs, no dropout: the VGG learns (chance is 0.1; measured
+    # 0.63 torch, 0.67 JAX, 0.83 TensorFlow on 120 held-out digits).
+    assert vgg["global_step"] == 120 and vgg["accuracy"] >= 0.4
     assert summary["parameters"] == {"vgg16": 138_357_544, "vgg19": 143_667_240}
-    assert (tmp_path / "exam" / "checkpoint").exists() and (tmp_path / "vgg" / "ckpt-5.npz").exists()
+    assert (tmp_path / "exam" / "checkpoint").exists() and (tmp_path / "vgg" / "ckpt-120.npz").exists()
 
     # A rerun without --resume is refused in one line, nothing deleted; --overwrite starts over
     # (here the exam only); an --out that is a file is one line too (issue 16, items 4 and 5).
@@ -130,7 +132,7 @@ def test_quick_run(tmp_path, capsys):
     argv = ["--quick", "--task", "exam", "--exam-steps", "20", "--overwrite", "--out", str(tmp_path)]
     assert vgg_estimator.main(argv) == 0
     assert sorted(p.name for p in (tmp_path / "exam").glob("*.npz")) == ["ckpt-20.npz"]
-    assert (tmp_path / "vgg" / "ckpt-5.npz").exists()
+    assert (tmp_path / "vgg" / "ckpt-120.npz").exists()
     assert cli.run(vgg_estimator.main, ["--quick", "--out", str(tmp_path / "summary.json")]) == 2
     assert "is a file" in capsys.readouterr().err
 
