@@ -33,7 +33,7 @@ import numpy as np
 
 import datasets
 from recipes import engine
-from recipes.common import cli, gan_training
+from recipes.common import cli, gan_training, precision
 
 keras = cli.lazy_import("keras")
 
@@ -162,7 +162,7 @@ class GAN(gan_training.GANState):
     def __init__(self, config):
         engine.set_seed(config.seed)
         adam = [keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1) for _ in "gd"]
-        with gan_training.dtype_policy(config):
+        with precision.dtype_policy(config):
             generator, discriminator = build_generator(config), build_discriminator(config)
         super().__init__(config, generator, discriminator, *adam)
 

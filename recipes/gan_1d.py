@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, gan_training, plots
+from recipes.common import cli, gan_training, plots, precision
 
 keras = cli.lazy_import("keras")
 
@@ -122,7 +122,7 @@ class GAN1D(gan_training.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        with gan_training.dtype_policy(config):
+        with precision.dtype_policy(config):
             generator = build_generator(config)
             discriminator, self.d_logit = build_discriminator(config)
         g_optimizer = self._adam(config, config.g_learning_rate)

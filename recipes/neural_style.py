@@ -166,7 +166,9 @@ def main(argv=None):
     content_rgb, style_rgb = load_images(config)
     engine.set_seed(config.seed)
     layers = list(dict.fromkeys((*STYLE_LAYERS, CONTENT_LAYER)))
-    features = style_transfer.build_features(layers, config.pooling, config.weights, config.seed)
+    features = style_transfer.build_features(
+        layers, config.pooling, config.weights, config.seed, dtype_policy=config.dtype_policy
+    )
     out = Path(config.out or "runs/neural_style")
     h, w = content_rgb.shape[:2]
     print(

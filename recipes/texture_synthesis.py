@@ -101,7 +101,9 @@ def main(argv=None):
     config.check()
     texture_rgb = load_texture(config)
     engine.set_seed(config.seed)
-    features = style_transfer.build_features(TEXTURE_LAYERS, config.pooling, config.weights, config.seed)
+    features = style_transfer.build_features(
+        TEXTURE_LAYERS, config.pooling, config.weights, config.seed, dtype_policy=config.dtype_policy
+    )
     out = Path(config.out or "runs/texture_synthesis")
     h, w = texture_rgb.shape[:2]
     print(

@@ -101,6 +101,7 @@ class Config(cli.RunConfig):
         "--text short: an affine layer after the RNN; --no-head feeds the tanh outputs to the loss "
         "as the notes do (logits in [-1, 1]: loss >= 0.965, exact for some seeds only)",
     )
+    dtype_policy: str = cli.dtype_policy_option()
     # A loop of --steps windows with no checkpoints: --resume and --overwrite are not offered.
     resume: bool = cli.option(False, cli.HIDDEN)
 

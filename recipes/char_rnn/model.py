@@ -2,6 +2,12 @@
 
 A corpus model is called as `model(ids, states) -> (logits, states)`; `model.numpy_step(weights)`
 runs one character through NumPy copies of its weights, for sampling.
+
+`--dtype-policy` (mixed precision): `build_model` and `build_toy_model` build under the policy, so
+the recurrences compute in float16 or bfloat16 with float32 weights; logits and carried states are
+float32 (the output layer of the stacked and toy models is float32). Under mixed_float16
+`build_optimizer` wraps the optimizer in `keras.optimizers.LossScaleOptimizer` and `make_step`
+scales the loss (`engine.value_and_grad(..., loss_scale=optimizer)`, `engine.apply`).
 """
 
 import functools
@@ -9,7 +15,7 @@ import functools
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli
+from recipes.common import cli, precision
 
 keras = cli.lazy_import("keras")
 
@@ -45,8 +51,9 @@ def model_classes():
 
         def call(self, ids, states):
             ops = keras.ops
-            h = states[0]  # (batch, hidden)
-            inputs = ops.matmul(ops.one_hot(ids, self.vocab_size), self.w_xh)
+            h = ops.cast(states[0], self.compute_dtype)  # (batch, hidden)
+            one_hot = ops.one_hot(ids, self.vocab_size, dtype=self.compute_dtype)
+            inputs = ops.matmul(one_hot, self.w_xh)
             # (batch, T, hidden): x_t W_xh for every step
             outputs = []
             for t in range(ids.shape[1]):  # unrolled: T is fixed, as in min-char-rnn
@@ -54,8 +61,8 @@ def model_classes():
                 outputs.append(h)
             # T x (batch, hidden)
             logits = ops.matmul(ops.stack(outputs, axis=1), self.w_hy) + self.b_y
-            # (batch, T, vocab)
-            return logits, [h]
+            # (batch, T, vocab), float32 under a mixed policy too
+            return ops.cast(logits, "float32"), [ops.cast(h, "float32")]
 
         def numpy_step(self, weights):
             w_xh, w_hh, w_hy, b_h, b_y = weights
@@ -84,7 +91,7 @@ def model_classes():
                 cell(hidden, return_sequences=True, return_state=True, seed=seed + i, name=f"{kind}_{i}")
                 for i in range(layers)
             ]
-            self.head = keras.layers.Dense(vocab_size, name="logits")
+            self.head = keras.layers.Dense(vocab_size, name="logits", dtype="float32")
 
         def _per_layer(self):
             return 2 if self.kind == "lstm" else 1  # an LSTM carries (h, c)
@@ -93,15 +100,16 @@ def model_classes():
             return [(batch_size, self.hidden)] * (self._per_layer() * len(self.rnns))
 
         def call(self, ids, states):
-            x = self.embedding(keras.ops.one_hot(ids, self.vocab_size))
+            ops = keras.ops
+            x = self.embedding(ops.one_hot(ids, self.vocab_size, dtype=self.compute_dtype))
             # (batch, T, hidden)
             new, k = [], self._per_layer()
             for i, rnn in enumerate(self.rnns):
-                own = list(states[i * k : (i + 1) * k])
+                own = [ops.cast(s, self.compute_dtype) for s in states[i * k : (i + 1) * k]]
                 x, *state = rnn(x, initial_state=own if k > 1 else own[0])
-                new.extend(state)
+                new.extend(ops.cast(s, "float32") for s in state)
             # (batch, T, hidden); each layer's final state (batch, hidden) carried to the next window
-            return self.head(x), new  # (batch, T, vocab)
+            return self.head(x), new  # (batch, T, vocab), float32 (the head is)
 
         def numpy_step(self, weights):
             """One character through NumPy copies of the weights (Keras' gate layouts)."""
@@ -144,14 +152,16 @@ def model_classes():
 
 
 def build_model(config, vocab_size):
-    """min-char-rnn (`--model minimal`) or char-rnn's stack of `--layers` recurrent layers, built."""
+    """min-char-rnn (`--model minimal`) or char-rnn's stack of `--layers` recurrent layers, built
+    under `--dtype-policy`."""
     minimal_rnn, stacked_rnn = model_classes()
-    if config.model == "minimal":
-        model = minimal_rnn(vocab_size, config.hidden, seed=config.seed, name="min_char_rnn")
-    else:
-        model = stacked_rnn(
-            vocab_size, config.hidden, config.layers, config.model, config.seed, name="char_rnn"
-        )
+    with precision.dtype_policy(config):
+        if config.model == "minimal":
+            model = minimal_rnn(vocab_size, config.hidden, seed=config.seed, name="min_char_rnn")
+        else:
+            model = stacked_rnn(
+                vocab_size, config.hidden, config.layers, config.model, config.seed, name="char_rnn"
+            )
     states = [keras.ops.zeros(s) for s in model.state_shapes(1)]
     model(keras.ops.zeros((1, 1), "int32"), states)  # builds the weights
     return model
@@ -159,21 +169,26 @@ def build_model(config, vocab_size):
 
 def build_optimizer(config, steps_per_pass):
     """minimal: Adagrad with every gradient clipped to [-clip, clip]; stacked: Adam decayed by
-    `--decay` per pass over the text, gradients clipped to global norm `--clip` (char-rnn's)."""
+    `--decay` per pass over the text, gradients clipped to global norm `--clip` (char-rnn's).
+    Under mixed_float16 in a `keras.optimizers.LossScaleOptimizer` (which clips the unscaled
+    gradients)."""
     if config.model == "minimal":
         # Exactly min-char-rnn's update: mem += g^2; p -= lr g / sqrt(mem + 1e-8), mem from 0.
-        return keras.optimizers.Adagrad(
+        optimizer = keras.optimizers.Adagrad(
             config.learning_rate, initial_accumulator_value=0.0, epsilon=1e-8, clipvalue=config.clip
         )
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        config.learning_rate, steps_per_pass, config.decay, staircase=True
-    )
-    return keras.optimizers.Adam(schedule, global_clipnorm=config.clip)
+    else:
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, steps_per_pass, config.decay, staircase=True
+        )
+        optimizer = keras.optimizers.Adam(schedule, global_clipnorm=config.clip)
+    return precision.loss_scaled(config, optimizer)
 
 
 def make_step(model, optimizer, state_vars, reduction):
     """The compiled step (`engine.function`): loss on one window per stream, update, and the hidden
-    state carried over to the next window in `state_vars`."""
+    state carried over to the next window in `state_vars`. A `LossScaleOptimizer` (mixed_float16)
+    gets the loss scaled before differentiation; the reported loss is unscaled."""
     params = model.trainable_variables
     ops = keras.ops
 
@@ -185,8 +200,10 @@ def make_step(model, optimizer, state_vars, reduction):
             total = ops.sum(losses) if reduction == "sum" else ops.mean(losses)
             return total, (ops.mean(losses), new)
 
-        (_, (per_char, new)), grads = engine.value_and_grad(loss_fn, params, has_aux=True)
-        optimizer.apply(grads, params)
+        (_, (per_char, new)), grads = engine.value_and_grad(
+            loss_fn, params, has_aux=True, loss_scale=optimizer
+        )
+        engine.apply(optimizer, grads, params)
         for variable, value in zip(state_vars, new):
             variable.assign(ops.stop_gradient(value))
         return ops.stop_gradient(per_char)
@@ -209,21 +226,28 @@ def sample(step, states, first, length, temperature, rng):
     return out
 
 
-def build_toy_model(which, vocab_size, seed=0, head=True):
+def build_toy_model(which, vocab_size, seed=0, head=True, dtype_policy="float32"):
     """The notes' models for the toy strings, one-hot characters (B, T, V) in, logits out.
 
     short: SimpleRNN(13) (351 parameters) -> Dense(13); `head=False` makes the RNN's tanh outputs
     the logits, as the notes do. long: SimpleRNN(25) x 2 -> Dense(25), 3,200 parameters (torch's
     two biases per layer make 3,250).
+
+    `dtype_policy`: the RNNs compute under it; the logits are float32 (the head is; without a head,
+    a float32 linear activation casts the tanh outputs). Keras' `compile` then scales the loss under
+    mixed_float16 (its optimizer becomes a `LossScaleOptimizer`).
     """
-    layers = [keras.Input((None, vocab_size))]
-    count = 1 if which == "short" else 2
-    for i in range(count):
-        layers.append(
-            keras.layers.SimpleRNN(vocab_size, return_sequences=True, seed=seed + i, name=f"rnn_{i}")
-        )
-        # (B, T, V)
-    if which == "long" or head:
-        layers.append(keras.layers.Dense(vocab_size, name="fc"))
-        # (B, T, V) logits
-    return keras.Sequential(layers, name=f"char_rnn_{which}")
+    with precision.dtype_policy(dtype_policy):
+        layers = [keras.Input((None, vocab_size))]
+        count = 1 if which == "short" else 2
+        for i in range(count):
+            layers.append(
+                keras.layers.SimpleRNN(vocab_size, return_sequences=True, seed=seed + i, name=f"rnn_{i}")
+            )
+            # (B, T, V)
+        if which == "long" or head:
+            layers.append(keras.layers.Dense(vocab_size, name="fc", dtype="float32"))
+            # (B, T, V) logits
+        elif dtype_policy != "float32":
+            layers.append(keras.layers.Activation("linear", name="logits", dtype="float32"))
+        return keras.Sequential(layers, name=f"char_rnn_{which}")

@@ -148,7 +148,9 @@ def train_toy(which, config, verbose=True):
     """Adam(0.1) on the full batch for `epochs`; returns model, losses, string, accuracies, lines."""
     engine.set_seed(config.seed)
     x, y, vocab = toy_data(which)
-    model = build_toy_model(which, len(vocab), seed=config.seed, head=config.head)
+    model = build_toy_model(
+        which, len(vocab), seed=config.seed, head=config.head, dtype_policy=config.dtype_policy
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),  # torch's epsilon
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

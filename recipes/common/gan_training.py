@@ -9,21 +9,20 @@ optional quality score per epoch (and once before training), `losses.png`, `samp
 recipe keeps its own models and training step.
 
 Mixed precision (`--dtype-policy`, every GAN recipe): the recipes build their networks inside
-`dtype_policy(config)`, with the last layer of G and of D in float32 (images and logits, hence
+`precision.dtype_policy(config)`, with the last layer of G and of D in float32 (images and logits, hence
 samples and losses, stay float32, as Keras' mixed-precision guide advises); under mixed_float16
 `GANState` wraps both optimizers in `keras.optimizers.LossScaleOptimizer` and the steps take
 gradients with `engine.value_and_grad(..., loss_scale=optimizer)` and apply them with
 `engine.apply`, which skips a step whose gradients overflow and halves the scale.
 """
 
-import contextlib
 import dataclasses
 import json
 
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, plots
+from recipes.common import cli, plots, precision
 
 keras = cli.lazy_import("keras")
 
@@ -47,21 +46,6 @@ class ImageGANConfig(cli.RunConfig):
             raise cli.UsageError(f"--limit must be at least 1, got {self.limit}")
 
 
-@contextlib.contextmanager
-def dtype_policy(config):
-    """Layers created inside compute under `config.dtype_policy` (float32, mixed_float16 or
-    mixed_bfloat16: float32 weights, float16/bfloat16 computation); the global policy is restored
-    on exit, so that other models (the quality score's classifier) stay float32. A layer given
-    `dtype="float32"` keeps float32: the recipes give it to the last layer of G and D.
-    """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.dtype_policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 class GANState:
     """G and D, an optimizer for each and the noise seed generator: what a GAN step updates.
 
@@ -72,9 +56,8 @@ class GANState:
     """
 
     def __init__(self, config, generator, discriminator, g_optimizer, d_optimizer):
-        if config.dtype_policy == "mixed_float16":
-            g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
-            d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
+        g_optimizer = precision.loss_scaled(config, g_optimizer)
+        d_optimizer = precision.loss_scaled(config, d_optimizer)
         self.config = config
         self.generator, self.discriminator = generator, discriminator
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer

@@ -12,9 +12,15 @@ notes and the pixel optimisation.
   differences.
 - `optimize`: Adam (compiled through the engine) or L-BFGS (scipy, on a compiled value and gradient)
   on the pixels of a `keras.Variable`.
+- Mixed precision (`--dtype-policy`): the VGG19 features compute in float16 or bfloat16 (float32
+  weights) and are returned as float32, so the image, the Gram matrices and the losses stay float32;
+  under mixed_float16 Adam is a `keras.optimizers.LossScaleOptimizer` with an initial scale of 1
+  (a step whose float16 gradients overflow is skipped and the scale halved). L-BFGS takes the
+  gradient of a loss scaled likewise (from 1, halved while the gradient overflows).
 """
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -24,7 +30,7 @@ import numpy as np
 
 from datasets import remote
 from recipes import engine
-from recipes.common import cli, plots
+from recipes.common import cli, plots, precision
 
 keras = cli.lazy_import("keras")
 
@@ -62,6 +68,7 @@ class StyleConfig(cli.RunConfig):
     snapshot_every: int = cli.option(50, "write snapshots/snapshot_XXXX.png every N steps")
     print_every: int = cli.option(10, "print the losses every N steps")
     jit: bool = cli.option(True, "compile the step (jax.jit / tf.function)")
+    dtype_policy: str = cli.dtype_policy_option()
 
     def check(self, min_size=16):
         for name in ("steps", "snapshot_every", "print_every"):
@@ -184,17 +191,45 @@ def randomize_weights(features, seed):
         layer.set_weights([kernel.astype("float32"), np.zeros_like(bias)])
 
 
-def build_features(layer_names, pooling="max", weights="imagenet", seed=0, pool_padding="valid"):
+@functools.cache
+def _float32_features_class():
+    """`VGGFeatures` whose outputs are cast to float32, defined on first use (subclassing a Keras
+    layer imports the backend)."""
+    from layers.style import VGGFeatures
+
+    class Float32Features(VGGFeatures):
+        """VGGFeatures computing under its dtype policy, returning float32 features."""
+
+        def call(self, inputs):
+            out = super().call(inputs)
+            cast = functools.partial(keras.ops.cast, dtype="float32")
+            return (
+                [cast(x) for x in out] if isinstance(out, list) else {k: cast(x) for k, x in out.items()}
+            )
+
+    return Float32Features
+
+
+def build_features(
+    layer_names, pooling="max", weights="imagenet", seed=0, pool_padding="valid", dtype_policy="float32"
+):
     """A built `layers.VGGFeatures` returning {name: features} for `layer_names`.
 
     weights: "imagenet" (Keras VGG19 weights, downloaded once) or "random" (NumPy draw from `seed`).
+    dtype_policy: `--dtype-policy`; under a mixed policy the convolutions compute in float16 or
+    bfloat16 and the features come back as float32.
     """
     from layers.style import VGGFeatures
 
     if weights not in ("imagenet", "random"):
         raise cli.UsageError(f"--weights must be imagenet or random, got {weights!r}")
     path = imagenet_weights_path() if weights == "imagenet" else None
-    features = VGGFeatures(list(layer_names), pooling=pooling, pool_padding=pool_padding)
+    if dtype_policy == "float32":
+        features = VGGFeatures(list(layer_names), pooling=pooling, pool_padding=pool_padding)
+    else:
+        features = _float32_features_class()(
+            list(layer_names), pooling=pooling, pool_padding=pool_padding, dtype=dtype_policy
+        )
     features.build((None, None, None, 3))
     features.trainable = False
     if path is not None:
@@ -306,6 +341,7 @@ def optimize(
     state=(),
     clip=True,
     jit=True,
+    dtype_policy="float32",
 ):
     """Minimises `loss_fn()` over the pixels of `image`, in place.
 
@@ -323,25 +359,31 @@ def optimize(
         clip: keep every pixel within [0, 255] before preprocessing (Adam: clipped after each update;
             L-BFGS: box bounds).
         jit: compile the step (False: eager, for debugging).
+        dtype_policy: `--dtype-policy`; mixed_float16 makes Adam a `LossScaleOptimizer` (the loss is
+            scaled before differentiation). The features' policy is set by `build_features`.
 
     Returns:
         The history: one dict per step `{"step", "total", term..., "seconds"}` with the loss of the
         image after `step` updates (step 0 = the start), `seconds` since the start.
     """
     if optimizer == "adam":
-        return _adam(loss_fn, image, steps, learning_rate, callback, list(state), clip, jit)
+        # The loss scale starts at 1, not Keras' 2**15: these losses (1e6 to 1e10) give gradients
+        # that overflow float16 long before they underflow; a dynamic scale halves from there.
+        adam = keras.optimizers.Adam(learning_rate)
+        adam = precision.loss_scaled(dtype_policy, adam, initial_scale=1.0)
+        return _adam(loss_fn, image, steps, adam, callback, list(state), clip, jit)
     if optimizer == "lbfgs":
-        return _lbfgs(loss_fn, image, steps, callback, list(state), clip, jit)
+        scaled = dtype_policy == "mixed_float16"
+        return _lbfgs(loss_fn, image, steps, callback, list(state), clip, jit, scaled)
     raise cli.UsageError(f"--optimizer must be adam or lbfgs, got {optimizer!r}")
 
 
-def _adam(loss_fn, image, steps, learning_rate, callback, state, clip, jit):
-    adam = keras.optimizers.Adam(learning_rate)
+def _adam(loss_fn, image, steps, adam, callback, state, clip, jit):
     adam.build([image])
 
     def step():
-        (total, terms), grads = engine.value_and_grad(loss_fn, [image], has_aux=True)
-        adam.apply(grads, [image])
+        (total, terms), grads = engine.value_and_grad(loss_fn, [image], has_aux=True, loss_scale=adam)
+        engine.apply(adam, grads, [image])
         if clip:
             _clip(image)
         return total, terms
@@ -359,23 +401,42 @@ def _adam(loss_fn, image, steps, learning_rate, callback, state, clip, jit):
     return history
 
 
-def _lbfgs(loss_fn, image, steps, callback, state, clip, jit):
+def _lbfgs(loss_fn, image, steps, callback, state, clip, jit, loss_scaled=False):
     import scipy.optimize
 
     shape = tuple(image.shape)
+    # mixed_float16: the loss is multiplied by a scale (from 1) before differentiation and the
+    # gradient divided by it; a gradient that overflows float16 halves the scale and is recomputed.
+    scale = keras.Variable(1.0, trainable=False, name="loss_scale") if loss_scaled else None
 
     def value_and_grad():
-        (total, terms), grads = engine.value_and_grad(loss_fn, [image], has_aux=True)
-        return total, terms, grads[0]
+        if scale is None:
+            (total, terms), grads = engine.value_and_grad(loss_fn, [image], has_aux=True)
+            return total, terms, grads[0]
 
-    compiled = engine.function(value_and_grad, [image, *state], jit=jit)
+        def scaled_loss():
+            total, terms = loss_fn()
+            return total * scale, (keras.ops.stop_gradient(total), terms)
+
+        (_, (total, terms)), grads = engine.value_and_grad(scaled_loss, [image], has_aux=True)
+        return total, terms, grads[0] / scale
+
+    compiled = engine.function(
+        value_and_grad, [image, *state, *([scale] if scale is not None else [])], jit=jit
+    )
     evaluations, start = [], time.perf_counter()
 
     def fun(x):
         image.assign(x.reshape(shape).astype("float32"))
         total, terms, grad = compiled()
-        evaluations.append(_floats(total, terms))
         grad = keras.ops.convert_to_numpy(grad).astype("float64").ravel()
+        for _ in range(64):  # 2**-64: beyond any loss these recipes reach
+            if scale is None or np.all(np.isfinite(grad)):
+                break
+            scale.assign(scale / 2.0)
+            total, terms, grad = compiled()
+            grad = keras.ops.convert_to_numpy(grad).astype("float64").ravel()
+        evaluations.append(_floats(total, terms))
         return evaluations[-1]["total"], grad
 
     history = []
@@ -483,6 +544,7 @@ def run(loss_fn, image, state, config, out, *, title, terms, summary=None):
         callback=callback,
         state=state,
         jit=config.jit,
+        dtype_policy=config.dtype_policy,
     )
     result = deprocess(keras.ops.convert_to_numpy(image))
     save_image(out / "result.png", result)

@@ -71,6 +71,7 @@ class PhotoStyle:
             weights=config.weights,
             seed=config.seed,
             pool_padding="same",
+            dtype_policy=config.dtype_policy,
         )
         content_x = style_transfer.preprocess(content_rgb)[None]  # (1, h, w, 3)
         style_x = style_transfer.preprocess(style_rgb)[None]  # (1, hs, ws, 3)

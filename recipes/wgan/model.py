@@ -3,7 +3,7 @@
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, gan_training
+from recipes.common import cli, gan_training, precision
 
 keras = cli.lazy_import("keras")
 
@@ -150,7 +150,7 @@ class WGAN(gan_training.GANState):
 
     def __init__(self, config):
         engine.set_seed(config.seed)
-        with gan_training.dtype_policy(config):
+        with precision.dtype_policy(config):
             generator, critic = build_generator(config), build_critic(config)
         super().__init__(config, generator, critic, *build_optimizers(config))
 
