@@ -6,7 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
+# One OpenMP thread (torch's CPU kernels, NumPy's BLAS), in this process and the recipe runs it
+# starts: on the 2-core test machine torch's two spinning threads fight every other process, and
+# its quick runs took up to 4 times longer (tests/recipes/test_cifar_cnn.py, test_classic_cnns.py
+# and test_nmt_attention.py on torch with another job running: 467 s with 2 threads, 118 s with 1).
+# Set before keras imports the backend, which reads it once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import keras  # noqa: E402
 import pytest
 
 from recipes import engine
