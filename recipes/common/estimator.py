@@ -309,7 +309,9 @@ class Estimator:
     Args:
         model_fn: `model_fn(features, labels, mode, params) -> EstimatorSpec`.
         model_dir: folder for the checkpoints (created when needed).
-        params: passed to `model_fn` unchanged.
+        params: passed to `model_fn` unchanged. `params["dtype_policy"]` (default float32), the
+            policy `model_fn` builds under, is written into every checkpoint: a restore under
+            another policy is refused (the weights would load and the run silently change).
         seed: `engine.set_seed(seed)` (Keras, NumPy's and Python's global generators) before
             every `model_fn` call, so the initial weights (and dropout noise) are reproducible
             and the same in every mode.
@@ -392,8 +394,17 @@ class Estimator:
                 f"checkpoint {path} is corrupt or unreadable (its metadata has no whole-number "
                 f"global_step but {global_step!r}); delete it, or use another model_dir"
             )
+        saved = meta.get("dtype_policy", "float32")
+        if saved != self._dtype_policy():
+            raise CheckpointError(
+                f"checkpoint {path} was trained under --dtype-policy {saved} (now "
+                f"{self._dtype_policy()}): give the same policy, or use another model_dir"
+            )
         entry[2] = global_step
         self._print(f"Restored {path} (global_step {entry[2]})")
+
+    def _dtype_policy(self):
+        return self.params.get("dtype_policy", "float32")
 
     def model(self, mode=ModeKeys.PREDICT):
         """The `keras.Model` built for `mode` (None before its first use); after a `train`,
@@ -408,7 +419,8 @@ class Estimator:
 
     def _save(self, spec, groups, step):
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        engine.save_checkpoint(self.model_dir / f"ckpt-{step}.npz", groups, {"global_step": step})
+        meta = {"global_step": step, "dtype_policy": self._dtype_policy()}
+        engine.save_checkpoint(self.model_dir / f"ckpt-{step}.npz", groups, meta)
         steps = checkpoint_steps(self.model_dir)
         for old in steps[: -self.keep_checkpoint_max]:
             (self.model_dir / f"ckpt-{old}.npz").unlink()
@@ -428,10 +440,12 @@ class Estimator:
                     loss = loss + keras.ops.sum(keras.ops.stack(model.losses))
                 return loss, outputs
 
+            # (A keras.optimizers.LossScaleOptimizer, mixed_float16: the loss is scaled before
+            # differentiation and engine.apply unscales, or skips a step that overflowed.)
             (loss, outputs), grads = engine.value_and_grad(
-                compute_loss, model.trainable_variables, has_aux=True
+                compute_loss, model.trainable_variables, has_aux=True, loss_scale=optimizer
             )
-            optimizer.apply(grads, model.trainable_variables)
+            engine.apply(optimizer, grads, model.trainable_variables)
             return {"loss": loss, "outputs": outputs}
 
         return engine.function(train_step, [model, optimizer])

@@ -103,6 +103,7 @@ class Config(cli.RunConfig):
     )
     fc_units: int = cli.option(128, "units of the small VGG's fc6 and fc7 (4096 in ImageNet VGG)")
     dropout: float = cli.option(0.5, "dropout rate after fc6 and fc7 (VGG's 0.5)")
+    dtype_policy: str = cli.dtype_policy_option()
     image_size: int = cli.option(32, "VGG input size (digits are resized from 28)")
     learning_rate: float = cli.option(1e-3, "initial Adam learning rate of the VGG (cosine decay to 0)")
     limit: int = cli.option(None, "use only this many images (train + held out)")

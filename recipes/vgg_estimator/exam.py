@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from recipes.common import cli
+from recipes.common import cli, precision
 from recipes.common.estimator import (
     Estimator,
     EstimatorSpec,
@@ -38,10 +38,12 @@ def my_format(values):
 
 def exam_model_fn(features, labels, mode, params):
     """`hccho_model`: x (3) -> L1 Dense(5, relu) -> L2 Dense(1) = logits."""
-    inputs = keras.Input((3,), name="x")  # (N, 3)
-    hidden = keras.layers.Dense(5, activation="relu", name="L1")(inputs)  # (N, 5)
-    logits = keras.layers.Dense(1, name="L2")(hidden)  # (N, 1)
-    model = keras.Model({"x": inputs}, logits, name="hccho_model")
+    policy = params.get("dtype_policy", "float32")
+    with precision.dtype_policy(policy):  # --dtype-policy; the logits stay float32
+        inputs = keras.Input((3,), name="x")  # (N, 3)
+        hidden = keras.layers.Dense(5, activation="relu", name="L1")(inputs)  # (N, 5)
+        logits = keras.layers.Dense(1, name="L2", dtype="float32")(hidden)  # (N, 1)
+        model = keras.Model({"x": inputs}, logits, name="hccho_model")
 
     def predictions(outputs):
         return {"logits": outputs}
@@ -60,7 +62,7 @@ def exam_model_fn(features, labels, mode, params):
         predictions=predictions,
         loss=keras.losses.MeanSquaredError(),
         # Keras' Adagrad starts its accumulator at 0.1, as TF1's did.
-        optimizer=keras.optimizers.Adagrad(params["learning_rate"]),
+        optimizer=precision.loss_scaled(policy, keras.optimizers.Adagrad(params["learning_rate"])),
         # The mean absolute error, under the notes' name for it.
         metrics=[keras.metrics.MeanAbsoluteError(name="xxxx")],
         training_hooks=hooks,
@@ -84,7 +86,11 @@ def run_exam(config, model_dir):
     estimator = Estimator(
         exam_model_fn,
         model_dir,
-        params={"learning_rate": 0.1, "log_every": config.log_every},
+        params={
+            "learning_rate": 0.1,
+            "log_every": config.log_every,
+            "dtype_policy": config.dtype_policy,
+        },
         seed=config.seed,
         save_checkpoints_steps=config.save_checkpoints_steps,
     )

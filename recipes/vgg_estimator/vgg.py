@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import datasets
-from recipes.common import cli
+from recipes.common import cli, precision
 from recipes.common.estimator import Estimator, EstimatorSpec, ModeKeys, numpy_input_fn
 
 keras = cli.lazy_import("keras")
@@ -104,15 +104,20 @@ def preprocess_bgr(images):
 def vgg_model_fn(features, labels, mode, params):
     """A narrow VGG of logits (He-normal convolutions, Glorot dense layers), trained with Adam on a
     learning rate that decays along a cosine to 0 over `params["decay_steps"]`."""
-    model = build_vgg(
-        params["depth"],
-        features.shape[1:],
-        params["classes"],
-        width=params["width"],
-        fc_units=params["fc_units"],
-        dropout=params["dropout"],
-        classifier_activation=None,
-    )
+    policy = params.get("dtype_policy", "float32")
+    with precision.dtype_policy(policy):
+        model = build_vgg(
+            params["depth"],
+            features.shape[1:],
+            params["classes"],
+            width=params["width"],
+            fc_units=params["fc_units"],
+            dropout=params["dropout"],
+            classifier_activation=None,
+        )
+    if policy != "float32":  # float32 logits under a mixed policy, as Keras' guide advises
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(model.output)
+        model = keras.Model(model.input, logits, name=model.name)
 
     def predictions(logits):
         return {"classes": keras.ops.argmax(logits, axis=-1), "probabilities": keras.ops.softmax(logits)}
@@ -124,8 +129,11 @@ def vgg_model_fn(features, labels, mode, params):
         model,
         predictions=predictions,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(params["learning_rate"], params["decay_steps"])
+        optimizer=precision.loss_scaled(
+            policy,
+            keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(params["learning_rate"], params["decay_steps"])
+            ),
         ),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -169,6 +177,7 @@ def run_vgg(config, model_dir):
         "width": width,
         "fc_units": config.fc_units,
         "dropout": config.dropout,
+        "dtype_policy": config.dtype_policy,
         "learning_rate": config.learning_rate,
         "decay_steps": config.epochs * -(-len(x_train) // config.batch_size),
     }

@@ -157,3 +157,36 @@ def test_help_and_bad_input(capsys):
     assert capsys.readouterr().err.strip() == (
         "error: --image-size must be at least 32 (five 2x2 poolings), got 16"
     )
+
+
+def test_dtype_policy_reaches_the_estimators_models_and_checkpoints(tmp_path, capsys):
+    # The VGG's TRAIN spec under mixed_float16: float16 layers, float32 logits, a loss-scaled Adam.
+    params = {
+        "depth": 16,
+        "classes": 10,
+        "width": 1 / 16,
+        "fc_units": 8,
+        "dropout": 0.0,
+        "learning_rate": 1e-3,
+        "decay_steps": 10,
+        "dtype_policy": "mixed_float16",
+    }
+    images = np.zeros((2, 32, 32, 1), "float32")
+    spec = vgg_estimator.vgg_model_fn(images, np.zeros(2, "int32"), ModeKeys.TRAIN, params)
+    assert spec.model.get_layer("conv1_1").compute_dtype == "float16"
+    assert spec.model.get_layer("conv1_1").variable_dtype == "float32"
+    assert keras.backend.standardize_dtype(spec.model.output.dtype) == "float32"
+    assert isinstance(spec.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+
+    # The exam Estimator trains under mixed_float16 through the facade's compiled, loss-scaled step.
+    argv = ["--quick", "--task", "exam", "--exam-steps", "40", "--out", str(tmp_path)]
+    assert vgg_estimator.main([*argv, "--dtype-policy", "mixed_float16"]) == 0
+    exam = json.loads((tmp_path / "summary.json").read_text())["exam"]
+    assert np.isfinite(exam["loss"]) and exam["loss"] < exam["loss_before"]
+    capsys.readouterr()
+    # Its checkpoints record the policy: resuming under another one is refused in one line.
+    argv = [*argv, "--exam-steps", "60", "--resume", "--dtype-policy", "mixed_bfloat16"]
+    assert cli.run(vgg_estimator.main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--dtype-policy mixed_float16 (now mixed_bfloat16)" in err and "\n" not in err
