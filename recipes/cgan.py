@@ -62,7 +62,9 @@ class Config(gan_training.ImageGANConfig):
     width: float = cli.option(1.0, "multiplier of every hidden layer width of the notes")
 
 
-QUICK = dict(epochs=2, batch_size=32, width=0.125, limit=128, samples=200)
+# (Quarter width: at 1/8, D's first convolution has one output channel, whose float16 or bfloat16
+# gradient torch's CPU kernels cannot take; see the README's mixed-precision paragraph.)
+QUICK = dict(epochs=2, batch_size=32, width=0.25, limit=128, samples=200)
 
 
 # ---------------------------------------------------------------------------------------------
