@@ -54,6 +54,19 @@ def assert_plain_log(stdout, epochs):
     assert len(summaries) == epochs, stdout[-2000:]
 
 
+def failing_replace(name):
+    """`os.replace` that fails like a full disk when it would create `name`: patch it into
+    `recipes.engine.loop.os` to break the checkpoint write of one epoch."""
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(name):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    return replace
+
+
 @pytest.fixture
 def no_network(tmp_path, monkeypatch):
     """No network and an empty Keras cache: downloads fail at once (a closed local port)."""

@@ -12,6 +12,7 @@ import pytest
 from recipes import engine, transformer
 from recipes.common import cli, translation
 from recipes.engine import loop as engine_loop
+from tests.conftest import failing_replace
 from tests.fixtures.make_parity import STEPS
 from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows, parity_case
 
@@ -103,15 +104,8 @@ def test_quick_run_resumed_after_a_failed_checkpoint_write_equals_the_uninterrup
     # The disk fills up while epoch 2's checkpoint is written (issue 16 item 2: a killed run
     # restarted at epoch 1): epoch 1's checkpoint stays, nothing else.
     out = tmp_path / "resumed"
-    real_replace = engine_loop.os.replace
-
-    def full_disk(src, dst):
-        if str(dst).endswith("epoch-0002.npz"):
-            raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
-
     with monkeypatch.context() as patch:
-        patch.setattr(engine_loop.os, "replace", full_disk)
+        patch.setattr(engine_loop.os, "replace", failing_replace("epoch-0002.npz"))
         with pytest.raises(engine.CheckpointError, match="could not write checkpoint .*epoch-0002"):
             _quick(out)
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.npz"]

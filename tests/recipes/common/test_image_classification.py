@@ -12,6 +12,7 @@ from datasets import load_digits28
 from recipes import engine
 from recipes.common import image_classification
 from recipes.engine import loop as engine_loop
+from tests.conftest import failing_replace
 
 
 def test_digits_are_padded_to_32x32x3_and_split_once():
@@ -75,15 +76,8 @@ def test_a_fit_run_resumed_after_a_failed_checkpoint_write_equals_the_uninterrup
 
     # The disk fills up while epoch 3's checkpoint is written: epochs 1 and 2 stay, no .tmp.
     out = tmp_path / "resumed"
-    real_replace = engine_loop.os.replace
-
-    def full_disk(src, dst):
-        if str(dst).endswith("epoch-0003.npz"):
-            raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
-
     with monkeypatch.context() as patch:
-        patch.setattr(engine_loop.os, "replace", full_disk)
+        patch.setattr(engine_loop.os, "replace", failing_replace("epoch-0003.npz"))
         with pytest.raises(engine.CheckpointError, match="could not write checkpoint .*epoch-0003"):
             fit_run(out, 3)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [

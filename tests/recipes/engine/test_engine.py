@@ -7,7 +7,7 @@ from keras import ops
 
 from recipes import engine
 from recipes.engine import loop as engine_loop
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, failing_replace
 
 X = np.array([0.5, -1.0, 2.0], dtype="float32")
 W = np.array([1.5, 0.25, -0.75], dtype="float32")
@@ -376,18 +376,6 @@ def without_timing(history):
     return [
         {k: v for k, v in row.items() if k not in ("seconds", "steps_per_second")} for row in history
     ]
-
-
-def failing_replace(name):
-    """os.replace that fails like a full disk when it would create `name`."""
-    real = engine_loop.os.replace
-
-    def replace(src, dst):
-        if str(dst).endswith(name):
-            raise OSError(28, "No space left on device")
-        return real(src, dst)
-
-    return replace
 
 
 def test_a_failed_write_keeps_the_previous_checkpoint_and_resume_equals_the_uninterrupted_run(
