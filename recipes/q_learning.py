@@ -19,8 +19,9 @@ The rates are the share of successful training episodes, as the notes count them
     python -m recipes.q_learning
     KERAS_BACKEND=jax python -m recipes.q_learning --seed 1 --quick
 
-Measured (seed 0, 2000 episodes): see the README; the Q-table runs are NumPy, the Q-network runs
-on every backend in a few seconds to a minute.
+Measured (seed 0, 2000 episodes each, JAX, 20 s): random 1.40% (exact 1.394%), dummy 96.6%,
+e-greedy 79.8%, noise 94.7%, slippery dummy 2.9%, slippery alpha 35.2% (50.5% over the last 200;
+the notes' 50 ~ 60%), Q-network 92.6% on the deterministic lake (greedy policy reaches the goal).
 
 Outputs (under --out, default runs/q_learning): success.png (the running success rate of each
 run), summary.json.
