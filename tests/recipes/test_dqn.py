@@ -1,0 +1,78 @@
+"""dqn (A 8.2): replay memory, the target network's schedule, the step against NumPy, a smoke run.
+
+The issue's "short seeded run: mean return of the last 10 episodes >= 3x random" is not asserted:
+the cheapest seeded settings tried (80-100 episodes, 1,000-5,500 updates, 4-11 s a run on JAX)
+either collapsed to a constant action (returns ~10) or passed for one seed in three. The default
+run's result is measured by running the recipe (docstring, README).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from recipes import dqn
+from recipes.common import rl
+from tests.conftest import BACKEND
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dqn")
+    assert dqn.main(["--quick", "--out", str(out)]) == 0
+    for name in ("returns.png", "metrics.csv", "q_network.keras"):
+        assert (out / name).stat().st_size > 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_target_network_changes_only_every_c_steps(summary):
+    c = summary["target_every"]
+    assert summary["train_steps"] >= 3 * c  # the smoke run copies the main network several times
+    assert summary["target_changes"] == list(range(c, summary["train_steps"] + 1, c))
+    assert 18 < summary["random_mean"] < 27  # 100 episodes; CartPole's random policy lasts about 22
+    assert np.all(np.isfinite(summary["final_losses"]))
+
+
+def test_same_seed_same_episodes(summary):
+    config = dqn.Config(seed=0, **dqn.QUICK)
+    config.episodes = 8
+    _, returns, _, _ = dqn.train(config, rl.make_env(dqn.ENV), log=lambda m: None)
+    assert returns.tolist() == summary["returns"][:8]
+
+
+def test_step_is_the_numpy_td_loss_and_fits_frozen_targets():
+    import keras
+
+    config = dqn.Config(seed=3, hidden=8, batch_size=32, warmup=32, learning_rate=1e-2)
+    agent = dqn.DQN(config)
+    rng = np.random.default_rng(0)
+    batch = (
+        rng.normal(size=(32, 4)).astype("float32"),
+        rng.integers(2, size=32).astype("int32"),
+        np.ones(32, "float32"),
+        rng.normal(size=(32, 4)).astype("float32"),
+        (rng.random(32) < 0.2).astype("float32"),
+    )
+    states, actions, rewards, next_states, done = batch
+    # NumPy: y = r + gamma (1 - done) max Q^(s'), Huber(y - Q(s, a)) with delta 1.
+    y = rewards + config.gamma * (1 - done) * dqn.numpy_q(agent.target.get_weights(), next_states).max(1)
+    error = np.abs(y - dqn.numpy_q(agent.main.get_weights(), states)[np.arange(32), actions])
+    huber = np.where(error <= 1, 0.5 * error**2, error - 0.5).mean()
+    step = dqn.engine.function(agent.step, agent.state)
+    losses = [float(keras.ops.convert_to_numpy(step(*batch))) for _ in range(150)]
+    assert losses[0] == pytest.approx(huber, rel=1e-5)
+    # With the target frozen the regression to fixed targets converges: the loss falls 10x.
+    assert losses[-1] < losses[0] / 10
+    assert agent.target.get_weights()[0].tolist() != agent.main.get_weights()[0].tolist()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="NumPy-only; runs once")
+def test_replay_memory_is_a_ring_buffer():
+    memory = dqn.ReplayMemory(3, 4)
+    for i in range(5):
+        memory.add(np.full(4, i), i % 2, float(i), np.full(4, i + 1), 0.0)
+    assert memory.size == 3 and sorted(memory.rewards.tolist()) == [2.0, 3.0, 4.0]
+    states, _, rewards, next_states, _ = memory.sample(50, np.random.default_rng(0))
+    np.testing.assert_array_equal(states[:, 0], rewards)
+    np.testing.assert_array_equal(next_states[:, 0], rewards + 1)
+    assert set(rewards.tolist()) == {2.0, 3.0, 4.0}
