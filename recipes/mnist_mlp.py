@@ -63,6 +63,8 @@ class Config(cli.RunConfig):
             raise cli.UsageError("--shifted-copies must be at least 0 and --max-shift in 0..13")
         if not 0 <= self.dropout < 1:
             raise cli.UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.model == "cnn" and self.dropout != 0.3:  # the notes' CNN has no dropout layer
+            raise cli.UsageError("--dropout applies to --model mlp only (the CNN has no dropout)")
         for name in ("limit", "test_limit"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise cli.UsageError(

@@ -76,3 +76,5 @@ def test_a_second_run_into_the_same_folder_is_refused(quick_run, capsys):
 def test_bad_input_is_one_line(capsys, tmp_path):
     assert cli.run(mnist_mlp.main, ["--dropout", "1.5", "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == "error: --dropout must be in [0, 1), got 1.5"
+    assert cli.run(mnist_mlp.main, ["--model", "cnn", "--dropout", "0.5", "--out", str(tmp_path)]) == 2
+    assert "--dropout applies to --model mlp only" in capsys.readouterr().err
