@@ -1,6 +1,6 @@
 """Batch normalisation: its backward pass three ways, and a small MNIST network with and without it.
 
-Reproduces A 10.2 and B II.2.6.2:
+Reproduces A 10.2 and B 2.6.2:
 
 1. A 10.2's computational graph of batch norm (mu, X - mu, V, sigma, X_n, Y = gamma X_n + beta),
    its node-by-node backward pass, the "fast" formula
@@ -8,7 +8,7 @@ Reproduces A 10.2 and B II.2.6.2:
    float64 NumPy (relative error < 1e-6); `keras.layers.BatchNormalization`'s gradient, taken by
    the engine on the current backend, equals them at float32 tolerance. The notes' forward has no
    epsilon; here sigma = sqrt(V + eps) with Keras' eps = 1e-3 on both sides.
-2. B II.2.6.2's network Dense(32) -> BN -> ReLU -> Dense(32) -> BN -> ReLU -> Dense(10): 26,634
+2. B 2.6.2's network Dense(32) -> BN -> ReLU -> Dense(32) -> BN -> ReLU -> Dense(10): 26,634
    trainable parameters + 128 moving statistics (26,506 without the two BN layers), trained on
    mnist5k with and without batch norm from the same seed, the same batches and the same number of
    steps (Adam 0.01, batch 32, as the notes' lab; BN momentum 0.9 and eps 1e-5 as torch's
@@ -36,7 +36,7 @@ from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
-SECTION = "A 10.2, B II.2.6.2"
+SECTION = "A 10.2, B 2.6.2"
 
 EPSILON = 1e-3  # Keras' BatchNormalization default, used by the gradient check on both sides
 PARAMS = {"trainable": 26_634, "non_trainable": 128, "without_bn": 26_506}
@@ -161,7 +161,7 @@ def gradient_check(seed):
     }
 
 
-# ---- 2. the network of B II.2.6.2 ---------------------------------------------------------------
+# ---- 2. the network of B 2.6.2 ---------------------------------------------------------------
 
 
 def build_network(batch_norm, seed):

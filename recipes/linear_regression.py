@@ -44,7 +44,7 @@ X_NOTES = [[1, 2, 3], [3, 5, 6], [8, 9, 10]]
 Y_NOTES = [[2], [4], [6]]
 NOTES_UPDATES = 100
 LEARNING_RATES = (0.01, 0.005, 0.001)  # the notes', a stable one, a slow one
-# lab-04_1 (the notes' II.2.1.2 MyDataset holds its first two rows): lr 1e-5, 20 updates.
+# lab-04_1 (the notes' B 2.1.2 MyDataset holds its first two rows): lr 1e-5, 20 updates.
 X_SCORES = [[73, 80, 75], [93, 88, 93], [89, 91, 90], [96, 98, 100], [73, 66, 70]]
 Y_SCORES = [[152], [185], [180], [196], [142]]
 SCORES_LEARNING_RATE = 1e-5

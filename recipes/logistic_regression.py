@@ -37,7 +37,7 @@ from recipes.common import cli, gradient_descent, plots
 
 keras = cli.lazy_import("keras")
 
-SECTION = "B I.3.2.2, 2.1.1, C"
+SECTION = "B I.3.2.2, B 2.1.1, C"
 UNUSED = ("epochs", "batch_size", "dataset", "data_dir", "resume")
 
 X_TRAIN = [[1, 2], [2, 3], [3, 1], [4, 3], [5, 3], [6, 2]]  # (6, 2)

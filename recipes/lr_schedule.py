@@ -1,6 +1,6 @@
 """Learning-rate schedules: PyTorch's StepLR(5, 0.9) in Keras, warm-up and cosine decay.
 
-Reproduces B II.2.2 ("learning rate and schedulers"): the notes decay the rate of SGD (0.005,
+Reproduces B 2.2 ("learning rate and schedulers"): the notes decay the rate of SGD (0.005,
 momentum 0.9, as their VGG lab) by 0.9 every 5 epochs with `StepLR(step_size=5, gamma=0.9)`:
 
 1. the rate of each epoch, read from the optimizer at the start of the epoch while `model.fit`
@@ -32,7 +32,7 @@ from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
-SECTION = "B II.2.2"
+SECTION = "B 2.2"
 
 BASE_RATE = 0.005  # the notes' VGG lab: SGD(lr=0.005, momentum=0.9)
 STEP_SIZE, GAMMA = 5, 0.9  # StepLR(step_size=5, gamma=0.9)

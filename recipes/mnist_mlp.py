@@ -1,6 +1,6 @@
 """MNIST with an MLP (932,362 parameters, dropout) and the notes' small CNN (50,186), on real digits.
 
-Reproduces B II.2.4.2 (dropout) and B II.2.7 (the closing MNIST CNN):
+Reproduces B 2.4.2 (dropout) and B 2.7 (the closing MNIST CNN):
 
 - `--model mlp`: 784-512-512-512-10 with ReLU and dropout 0.3 after every hidden layer (the notes'
   four Linear layers with the dropout lab's width and rate): 932,362 parameters;
@@ -35,16 +35,16 @@ from recipes.common import augment, cli, image_classification
 
 keras = cli.lazy_import("keras")
 
-SECTION = "B II.2.4.2, B II.2.7"
+SECTION = "B 2.4.2, B 2.7"
 
 PARAMS = {"mlp": 932_362, "cnn": 50_186}
-# The CNN's feature maps by layer name (B II.2.7's shape comments, NHWC).
+# The CNN's feature maps by layer name (B 2.7's shape comments, NHWC).
 SHAPES = {"pool1": (14, 14, 32), "pool2": (7, 7, 64), "flatten": (3136,)}
 
 
 @dataclasses.dataclass
 class Config(cli.RunConfig):
-    model: str = cli.option("cnn", "cnn (B II.2.7) or mlp (B II.2.4.2)", choices=("cnn", "mlp"))
+    model: str = cli.option("cnn", "cnn (B 2.7) or mlp (B 2.4.2)", choices=("cnn", "mlp"))
     epochs: int = cli.option(15, "number of training epochs")
     batch_size: int = cli.option(64, "examples per training step (the notes' CNN: 128)")
     dataset: str = cli.option("mnist5k", cli.HIDDEN)
@@ -89,7 +89,7 @@ def build_mlp(seed=None, dropout=0.3):
 
 
 def build_cnn():
-    """B II.2.7's MnistModel in NHWC; logits."""
+    """B 2.7's MnistModel in NHWC; logits."""
     layers = keras.layers
     x = inputs = keras.Input((28, 28, 1), name="images")
     x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(x)  # (N, 28, 28, 32)

@@ -1,6 +1,6 @@
 """Optimizers by hand: SGD, momentum, Nesterov, Adagrad, RMSprop, Adadelta and Adam, step by step.
 
-Reproduces the update rules of D 3.2 and A 10.1 (and the optimizer family of B II.2.3): each rule
+Reproduces the update rules of D 3.2 and A 10.1 (and the optimizer family of B 2.3): each rule
 written out in float64 NumPy, then run next to its Keras optimizer (`keras.optimizers.SGD`,
 `Adagrad`, `RMSprop`, `Adadelta`, `Adam`) on the same loss, gradients through the engine, and
 compared step by step:
@@ -37,7 +37,7 @@ from recipes.common import cli, plots
 
 keras = cli.lazy_import("keras")
 
-SECTION = "D 3.2, A 10.1, B II.2.3"
+SECTION = "D 3.2, A 10.1, B 2.3"
 
 # Learning rates for the bowl f(x, y) = (x^2 + 10 y^2) / 2 (stable plain SGD needs lr < 2 / 10).
 BOWL_RATES = {

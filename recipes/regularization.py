@@ -1,6 +1,6 @@
 """Regularisation: label smoothing, an L2 penalty, dropout, early stopping and data augmentation.
 
-Reproduces D 3.3 and B II.2.4 ("hinder training to get better test results"):
+Reproduces D 3.3 and B 2.4 ("hinder training to get better test results"):
 
 1. the facts of each regulariser, with Keras' built-ins: label smoothing with eps = 0.1 turns a
    one-hot target over 10 classes into 0.91 / 0.01 (9 classes: 0.911111 / 0.011111) and Keras'
@@ -36,7 +36,7 @@ from recipes.common import augment, cli, plots
 
 keras = cli.lazy_import("keras")
 
-SECTION = "D 3.3, B II.2.4"
+SECTION = "D 3.3, B 2.4"
 
 METHODS = ("none", "l2", "dropout", "label_smoothing", "early_stopping", "augmentation")
 

@@ -1,4 +1,4 @@
-"""batchnorm (A 10.2, B II.2.6.2): the backward pass three ways and Keras' gradient; BN trains."""
+"""batchnorm (A 10.2, B 2.6.2): the backward pass three ways and Keras' gradient; BN trains."""
 
 import json
 

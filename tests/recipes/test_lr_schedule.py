@@ -1,4 +1,4 @@
-"""lr_schedule (B II.2.2): StepLR(5, 0.9) in Keras, the notes' off-by-one, warm-up and cosine."""
+"""lr_schedule (B 2.2): StepLR(5, 0.9) in Keras, the notes' off-by-one, warm-up and cosine."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""mnist_mlp (B II.2.4.2, B II.2.7): the MLP and CNN of the notes on mnist5k, a quick fit, parity."""
+"""mnist_mlp (B 2.4.2, B 2.7): the MLP and CNN of the notes on mnist5k, a quick fit, parity."""
 
 import json
 
@@ -34,9 +34,9 @@ PARITY_CASES = {"mnist_cnn": (parity_build, parity_inputs)}
 def test_parameter_counts_and_shapes_of_the_notes():
     with image_classification.without_weights():
         mlp, cnn = mnist_mlp.build_mlp(), mnist_mlp.build_cnn()
-    # 784*512+512 + 2*(512*512+512) + 512*10+10 = 932,362 (B II.2.4.2's four Linear layers).
+    # 784*512+512 + 2*(512*512+512) + 512*10+10 = 932,362 (B 2.4.2's four Linear layers).
     assert mlp.count_params() == mnist_mlp.PARAMS["mlp"] == 932_362
-    # 320 + 18,496 + 31,370 = 50,186 (B II.2.7).
+    # 320 + 18,496 + 31,370 = 50,186 (B 2.7).
     assert cnn.count_params() == mnist_mlp.PARAMS["cnn"] == 50_186
     shapes = {k: tuple(cnn.get_layer(k).output.shape[1:]) for k in mnist_mlp.SHAPES}
     assert shapes == mnist_mlp.SHAPES

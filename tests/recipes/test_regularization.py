@@ -1,4 +1,4 @@
-"""regularization (D 3.3, B II.2.4): each regulariser's facts, and each shrinks the overfit gap."""
+"""regularization (D 3.3, B 2.4): each regulariser's facts, and each shrinks the overfit gap."""
 
 import json
 
