@@ -265,7 +265,12 @@ def main(argv=None):
         band = BANDS.get(name)
         rate, tail = float(rewards.mean()), float(rewards[-max(1, len(rewards) // 10) :].mean())
         summary[name] = {"success": rate, "last_success": tail, "returns": rewards.tolist()}
-        band_text = f"  notes {band[0]:.0%} ~ {band[1]:.0%}" if band else "  notes: slightly better"
+        if band is None:
+            band_text = "  notes: slightly better"
+        elif band[0] == band[1]:
+            band_text = f"  notes: about {band[0] * 100:g}%"
+        else:
+            band_text = f"  notes: {band[0] * 100:g}% ~ {band[1] * 100:g}%"
         print(f"  {name:15s} {rate:7.2%} ({tail:7.2%}) over {len(rewards)} episodes{band_text}")
     print(f"  greedy Q-network policy reaches the goal: {summary['network_greedy_success'] == 1.0}")
     plot_success(out / "success.png", runs)
