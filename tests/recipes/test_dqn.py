@@ -7,6 +7,7 @@ run's result is measured by running the recipe (docstring, README).
 """
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -14,6 +15,33 @@ import pytest
 from recipes import dqn
 from recipes.common import rl
 from tests.conftest import BACKEND
+
+
+def parity_build():
+    """The recipe's agent (main and target networks, Adam) and its compiled TD step, as `train`
+    compiles it; the target network's weights come from the fixture like the main network's."""
+    agent = dqn.DQN(dqn.Config(seed=0, hidden=8, batch_size=16, warmup=16, learning_rate=1e-2))
+    step = dqn.engine.function(agent.step, agent.state)
+    return types.SimpleNamespace(
+        state={"main": agent.main, "target": agent.target, "optimizer": agent.optimizer},
+        train_step=lambda *batch: {"loss": step(*batch)},
+        compiled=True,
+    )
+
+
+def parity_inputs():
+    """Five replay minibatches of 16 CartPole-like transitions, a fifth of them terminal."""
+    rng = np.random.default_rng(11)
+    return {
+        "states": rng.normal(size=(5, 16, 4)).astype("float32"),
+        "actions": rng.integers(2, size=(5, 16)).astype("int32"),
+        "rewards": np.ones((5, 16), "float32"),
+        "next_states": rng.normal(size=(5, 16, 4)).astype("float32"),
+        "done": (rng.random((5, 16)) < 0.2).astype("float32"),
+    }
+
+
+PARITY_CASES = {"dqn": (parity_build, parity_inputs)}
 
 
 @pytest.fixture(scope="module")
