@@ -1,0 +1,102 @@
+"""Default runs of the reinforcement-learning recipes (A 8) on each backend: results, targets, wall time.
+
+    python benchmarks/rl_default_runs.py                          # every run on every backend
+    python benchmarks/rl_default_runs.py --runs dqn --backends torch
+
+Each run is `python -m recipes.NAME` with its defaults (seed 0), one at a time (timings on a shared
+machine mean little), with OMP_NUM_THREADS=1 unless it is set (torch's threads fight over 2 cores).
+Not a test: the targets are the issue's (q_learning: deterministic lake > 80% success, random < 5%,
+Q-network > 50%; policy_gradient: mean return of the last 20 episodes >= 150; dqn: a mean return of
+195 over 100 consecutive episodes). The table printed at the end is the one in the README.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def q_learning(summary):
+    rate = {name: summary[name]["success"] for name in ("random", "dummy", "noise", "q_network")}
+    text = (
+        f"success: random {rate['random']:.2%}, dummy table {rate['dummy']:.1%}, noise "
+        f"{rate['noise']:.1%} (last 10% {summary['noise']['last_success']:.1%}), slippery alpha "
+        f"{summary['slippery_alpha']['success']:.1%}, Q-network {rate['q_network']:.1%}"
+    )
+    ok = rate["random"] < 0.05 and summary["noise"]["last_success"] > 0.8 and rate["q_network"] > 0.5
+    return text, ok
+
+
+def policy_gradient(summary):
+    mean, random = summary["last20_mean"], summary["random_mean"]
+    text = f"{summary['episodes']} episodes, mean return of the last 20 {mean:.1f} (random {random:.1f})"
+    return text, mean >= 150
+
+
+def dqn(summary):
+    solved, best = summary["solved_at_episode"], summary["best_mean_100"]
+    returns = summary["returns"]
+    last100 = sum(returns[-100:]) / len(returns[-100:])
+    where = f"solved at episode {solved}" if solved else f"not solved in {summary['episodes']} episodes"
+    best = "n/a" if best is None else f"{best:.1f}"
+    text = f"{where}, mean of the last 100 {last100:.1f} (best {best}), {summary['train_steps']} updates"
+    return text, solved is not None
+
+
+# name: (module, arguments, judge(summary) -> (text, target met))
+RUNS = {
+    "q_learning": ("recipes.q_learning", [], q_learning),
+    "policy_gradient": ("recipes.policy_gradient", [], policy_gradient),
+    "dqn": ("recipes.dqn", [], dqn),
+}
+
+
+def run(name, backend, workdir):
+    module, args, judge = RUNS[name]
+    out = Path(workdir) / f"{name}-{backend}"
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or [""])[-1]
+        return f"failed (exit {proc.returncode}): {last}", False, seconds
+    text, ok = judge(json.loads((out / "summary.json").read_text()))
+    return text, ok, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
+    parser.add_argument("--out", help="keep the runs' outputs here (default: a temporary folder)")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.runs:
+            for backend in args.backends:
+                text, ok, seconds = run(name, backend, args.out or tmp)
+                minutes, rest = divmod(round(seconds), 60)
+                row = f"| {name} | {backend} | {text} | {'yes' if ok else 'NO'} | {minutes}:{rest:02d} |"
+                print(row, flush=True)
+                rows.append((row, ok))
+    print("\n| run | backend | result | target met | wall time |\n|---|---|---|---|---|")
+    print("\n".join(row for row, _ in rows))
+    return 0 if all(ok for _, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
