@@ -23,13 +23,14 @@ the same seed and did not solve it in 400 episodes: best mean of 100 79.1 (Tenso
 updates, 179 s) and 118.5 (torch, OMP_NUM_THREADS=1, 31,704 updates, 190 s). All backends:
 `python benchmarks/rl_default_runs.py --runs dqn`.
 
-No checkpoints: a resumable run would have to save the replay memory and the sampling state too.
+A checkpoint after every episode holds both networks, Adam's state, the replay memory, the step
+counters and the minibatch generator's state (each episode draws from its own generator), so
+`--resume` continues exactly where it stopped: a resumed run equals the uninterrupted one.
 
 Outputs (under --out, default runs/dqn): returns.png (the return curve), metrics.csv (one row
-an episode), q_network.keras, summary.json.
+an episode), checkpoints/, q_network.keras, summary.json.
 """
 
-import csv
 import dataclasses
 import json
 import sys
@@ -55,7 +56,6 @@ class Config(cli.RunConfig):
     batch_size: int = cli.option(64, "transitions per training minibatch")
     dataset: str = cli.option(None, cli.HIDDEN)
     data_dir: str = cli.option(None, cli.HIDDEN)
-    resume: bool = cli.option(False, cli.HIDDEN)
     episodes: int = cli.option(400, "episodes at most (the run stops once it is solved)")
     hidden: int = cli.option(64, "units of each of the two hidden layers")
     memory: int = cli.option(10000, "replay memory capacity N")
@@ -164,21 +164,97 @@ class DQN:
         return loss
 
 
+class RunState:
+    """What a checkpoint holds besides the networks and Adam, as Keras variables: the replay
+    memory, [size, next slot, environment steps, training steps] and the minibatch generator's
+    PCG64 state (128-bit state and increment, its cached half-word, as ten 32-bit words)."""
+
+    def __init__(self, memory):
+        self.memory = memory
+        self.variables = {
+            name: keras.Variable(getattr(memory, name), trainable=False, name=f"memory_{name}")
+            for name in ("states", "actions", "rewards", "next_states", "done")
+        }
+        self.variables["counters"] = keras.Variable(np.zeros(4, "int32"), trainable=False)
+        self.variables["generator"] = keras.Variable(np.zeros(10, "int32"), trainable=False)
+
+    def save(self, env_steps, train_steps, rng):
+        memory = self.memory
+        for name in ("states", "actions", "rewards", "next_states", "done"):
+            self.variables[name].assign(getattr(memory, name))
+        counters = [memory.size, memory.next, env_steps, train_steps]
+        self.variables["counters"].assign(np.asarray(counters, "int32"))
+        self.variables["generator"].assign(generator_words(rng))
+
+    def load(self, rng):
+        """Fills the memory and `rng` from the variables; returns (env_steps, train_steps)."""
+        memory = self.memory
+        for name in ("states", "actions", "rewards", "next_states", "done"):
+            getattr(memory, name)[:] = keras.ops.convert_to_numpy(self.variables[name])
+        counters = keras.ops.convert_to_numpy(self.variables["counters"]).tolist()
+        memory.size, memory.next, env_steps, train_steps = counters
+        set_generator_words(rng, keras.ops.convert_to_numpy(self.variables["generator"]))
+        return env_steps, train_steps
+
+
+def generator_words(rng):
+    state = rng.bit_generator.state
+    words = [(state["state"][k] >> (32 * i)) & 0xFFFFFFFF for k in ("state", "inc") for i in range(4)]
+    words += [state["has_uint32"], state["uinteger"]]
+    return np.asarray(words, "uint32").view("int32")
+
+
+def set_generator_words(rng, words):
+    w = [int(x) for x in np.asarray(words, "int32").view("uint32")]
+    value = lambda k: sum(w[4 * k + i] << (32 * i) for i in range(4))  # noqa: E731
+    rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": value(0), "inc": value(1)},
+        "has_uint32": w[8],
+        "uinteger": w[9],
+    }
+
+
+class _Solved(Exception):
+    pass
+
+
 def epsilon_at(config, step):
     return max(config.epsilon_min, 1.0 - (1.0 - config.epsilon_min) * step / config.epsilon_steps)
 
 
-def train(config, env, log=print):
-    """Runs up to `config.episodes` episodes; returns (agent, returns, target-copy record)."""
+def train(config, env, out, log=print):
+    """Runs up to `config.episodes` episodes (from the last checkpoint in `out` with --resume);
+    returns (agent, returns, target-copy record, the last losses). The record's target changes
+    are those this process saw."""
     agent = DQN(config)
     step = engine.function(agent.step, agent.state)
     memory = ReplayMemory(config.memory, 4)
     sample_rng = np.random.default_rng([config.seed, 1])
-    weights = agent.main.get_weights()
-    target_fingerprint = float(np.abs(agent.target.get_weights()[0]).sum())
-    returns, losses, target_changes = [], [], []
+    run_state = RunState(memory)
+    networks = {"main": agent.main, "target": agent.target, "optimizer": agent.optimizer}
+    loop = engine.Loop(
+        out,
+        {**networks, **run_state.variables},
+        resume=config.resume,
+        overwrite=config.overwrite,
+        verbose=log is print,
+        # --episodes may change on --resume: the run goes on to the new number.
+        config={k: v for k, v in dataclasses.asdict(config).items() if k != "episodes"},
+    )
     env_steps = train_steps = 0
-    for episode in range(config.episodes):
+    if loop.epoch:
+        env_steps, train_steps = run_state.load(sample_rng)
+    returns = [row["return"] for row in loop.history]
+    losses, target_changes = [], []
+
+    def play(episode_number):
+        nonlocal env_steps, train_steps
+        if len(returns) >= 100 and np.mean(returns[-100:]) >= SOLVED:
+            raise _Solved
+        episode = episode_number - 1
+        weights = agent.main.get_weights()
+        target_fingerprint = float(np.abs(agent.target.get_weights()[0]).sum())
         rng = rl.episode_rng(config.seed, episode)
         state = rl.reset(env, config.seed, episode)
         done, episode_return = False, 0.0
@@ -206,8 +282,13 @@ def train(config, env, log=print):
         returns.append(episode_return)
         mean100 = float(np.mean(returns[-100:]))
         log(f"episode {episode + 1}: return {episode_return:.0f}, mean of last 100 {mean100:.1f}")
-        if len(returns) >= 100 and mean100 >= SOLVED:
-            break
+        run_state.save(env_steps, train_steps, sample_rng)
+        return {"return": episode_return, "mean_last_100": mean100}
+
+    try:
+        loop.run(play, epochs=config.episodes)
+    except _Solved:
+        pass
     losses = [float(keras.ops.convert_to_numpy(x)) for x in losses[-100:]]
     record = {"env_steps": env_steps, "train_steps": train_steps, "target_changes": target_changes}
     return agent, np.asarray(returns), record, losses
@@ -217,24 +298,19 @@ def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.dqn", description=__doc__.splitlines()[0], quick=QUICK
     )
-    cli.reject_unused(config, ("epochs", "dataset", "data_dir", "resume"), "dqn", "keeps no checkpoints")
+    cli.reject_unused(config, ("epochs", "dataset", "data_dir"), "dqn", "counts --episodes")
     out = Path(config.out or "runs/dqn")
-    out.mkdir(parents=True, exist_ok=True)
     engine.set_seed(config.seed)
     env = rl.make_env(ENV)
     random_mean = float(rl.random_returns(env, 100, config.seed + 10**6).mean())
     print(f"DQN on {ENV}: replay memory {config.memory}, target copied every {config.target_every}")
     start = time.perf_counter()
     agent, returns, record, losses = train(
-        config, env, log=print if not config.quick else lambda m: None
+        config, env, out, log=print if not config.quick else lambda m: None
     )
     seconds = time.perf_counter() - start
     means = [float(np.mean(returns[max(0, i - 99) : i + 1])) for i in range(len(returns))]
     solved_at = next((i + 1 for i, m in enumerate(means) if i >= 99 and m >= SOLVED), None)
-    with open(out / "metrics.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["episode", "return", "mean_last_100"])
-        writer.writerows([i + 1, r, m] for i, (r, m) in enumerate(zip(returns, means)))
     rl.plot_returns(
         out / "returns.png",
         returns,

@@ -61,11 +61,21 @@ def test_target_network_changes_only_every_c_steps(summary):
     assert np.all(np.isfinite(summary["final_losses"]))
 
 
-def test_same_seed_same_episodes(summary):
+def test_same_seed_same_episodes_and_resume_continues_the_run(summary, tmp_path):
+    # Same seed -> the same episode returns; a run stopped at episode 8 and resumed (replay memory,
+    # target network, counters and minibatch generator from the checkpoint) equals the whole run.
     config = dqn.Config(seed=0, **dqn.QUICK)
     config.episodes = 8
-    _, returns, _, _ = dqn.train(config, rl.make_env(dqn.ENV), log=lambda m: None)
+    _, returns, record, _ = dqn.train(config, rl.make_env(dqn.ENV), tmp_path, log=lambda m: None)
     assert returns.tolist() == summary["returns"][:8]
+    assert 0 < record["train_steps"] < summary["train_steps"]  # stopped while training
+    assert dqn.main(["--quick", "--resume", "--out", str(tmp_path)]) == 0
+    resumed = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("returns", "env_steps", "train_steps", "final_losses"):
+        assert resumed[key] == summary[key], key
+    # The resumed process played only the episodes after the checkpoint.
+    later = [c for c in summary["target_changes"] if c > record["train_steps"]]
+    assert later and resumed["target_changes"] == later
 
 
 def test_step_is_the_numpy_td_loss_and_fits_frozen_targets():
