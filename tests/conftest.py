@@ -12,6 +12,14 @@ from pathlib import Path
 # and test_nmt_attention.py on torch with another job running: 467 s with 2 threads, 118 s with 1).
 # Set before keras imports the backend, which reads it once.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# XLA (JAX, and TensorFlow's compiled steps) compiles without LLVM's optimisation passes: the suite
+# compiles thousands of small programs that each run for milliseconds, and on an empty JAX cache
+# compiling is most of its time (tests/recipes/test_dcgan.py + tests/layers/test_cnn.py on JAX:
+# 237 s -> 114 s). Convolutions and matrix products call the same precompiled kernels either way.
+# The compile cache keys on the flags, so these programs never mix with a user's optimised ones.
+os.environ["XLA_FLAGS"] = " ".join(
+    [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
+).strip()
 
 import keras  # noqa: E402
 import pytest
