@@ -21,7 +21,7 @@ episodes 198.8 >= 195; the run stops there, short of CartPole-v1's own bar of 47
 environment steps and 37,540 updates in 88 s. TensorFlow and torch draw other initial weights from
 the same seed and did not solve it in 400 episodes: best mean of 100 79.1 (TensorFlow, 23,627
 updates, 179 s) and 118.5 (torch, OMP_NUM_THREADS=1, 31,704 updates, 190 s). All backends:
-`python benchmarks/rl_default_runs.py --runs dqn`.
+`python benchmarks/default_runs.py --runs dqn`.
 
 A checkpoint after every episode holds both networks, Adam's state, the replay memory, the step
 counters and the minibatch generator's state (each episode draws from its own generator), so

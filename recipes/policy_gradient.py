@@ -21,7 +21,7 @@ generator), metrics.csv holds every episode's return.
 Measured (default run, seed 0, 500 episodes, 2 CPU cores; mean return of the last 20 episodes,
 target 150): JAX 402.8 in 24 s (the last update's 5 episodes 300), TensorFlow 475.2 in 30 s, torch
 500.0 in 23 s (OMP_NUM_THREADS=1; the backends draw different initial weights). All backends:
-`python benchmarks/rl_default_runs.py --runs policy_gradient`.
+`python benchmarks/default_runs.py --runs policy_gradient`.
 
 Outputs (under --out, default runs/policy_gradient): returns.png (the return curve), metrics.csv,
 checkpoints/, policy.keras, summary.json.
