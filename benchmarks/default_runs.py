@@ -67,8 +67,9 @@ RUNS = {
 }
 
 
-def run(name, backend, workdir):
-    module, args, judge = RUNS[name]
+def run(runs, name, backend, workdir):
+    """Runs `runs[name]` on `backend` with outputs in workdir/NAME-BACKEND: (text, target met, s)."""
+    module, args, judge = runs[name]
     out = Path(workdir) / f"{name}-{backend}"
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -88,9 +89,11 @@ def run(name, backend, workdir):
     return text, ok, seconds
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+def main(runs=RUNS, doc=__doc__):
+    """The command line of a benchmark of default runs (this one, `gan_quality.py`): runs the
+    `runs` asked for one at a time and prints their table; exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--runs", nargs="+", default=list(runs), choices=list(runs))
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
     parser.add_argument("--out", help="keep the runs' outputs here (default: a temporary folder)")
     args = parser.parse_args()
@@ -98,7 +101,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.runs:
             for backend in args.backends:
-                text, ok, seconds = run(name, backend, args.out or tmp)
+                text, ok, seconds = run(runs, name, backend, args.out or tmp)
                 minutes, rest = divmod(round(seconds), 60)
                 row = f"| {name} | {backend} | {text} | {'yes' if ok else 'NO'} | {minutes}:{rest:02d} |"
                 print(row, flush=True)

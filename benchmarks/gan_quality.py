@@ -4,19 +4,13 @@
     python benchmarks/gan_quality.py --runs gan wgan-gp --backends jax
 
 Each run is `python -m recipes.NAME` with its defaults on the embedded data, one at a time (timings
-on a shared machine mean little). The table printed at the end is the one in the README.
+on a shared machine mean little), torch on one OpenMP thread unless OMP_NUM_THREADS is set (the
+runner of `default_runs.py`). The table printed at the end is the one in the README.
 """
 
-import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from default_runs import main  # the same runner and table (this folder is first on the path)
 
 
 def fid(summary):
@@ -54,45 +48,5 @@ RUNS = {
 }
 
 
-def run(name, backend, workdir):
-    module, args, judge = RUNS[name]
-    out = Path(workdir) / f"{name}-{backend}"
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args, "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        last = (proc.stderr.strip().splitlines() or [""])[-1]
-        return f"failed (exit {proc.returncode}): {last}", False, seconds
-    text, ok = judge(json.loads((out / "summary.json").read_text()))
-    return text, ok, seconds
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
-    parser.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
-    parser.add_argument("--out", help="keep the runs' outputs here (default: a temporary folder)")
-    args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.runs:
-            for backend in args.backends:
-                text, ok, seconds = run(name, backend, args.out or tmp)
-                minutes, rest = divmod(round(seconds), 60)
-                row = f"| {name} | {backend} | {text} | {'yes' if ok else 'NO'} | {minutes}:{rest:02d} |"
-                print(row, flush=True)
-                rows.append((row, ok))
-    print("\n| run | backend | result | target met | wall time |\n|---|---|---|---|---|")
-    print("\n".join(row for row, _ in rows))
-    return 0 if all(ok for _, ok in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(RUNS, __doc__))
