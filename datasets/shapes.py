@@ -26,22 +26,26 @@ RELATIONS = {"above": "below", "below": "above", "to the left of": "to the right
 RELATIONS["to the right of"] = "to the left of"
 
 
-def draw_shape(image, shape, colour, centre, radius):
-    """Paints `shape` (circle, square, upward triangle) of `colour` into `image` (H, W, 3) in place."""
-    size = image.shape[0]
+def shape_mask(size, shape, centre, radius):
+    """The (size, size) boolean mask of `shape` (circle, square, upward triangle) at `centre` (y, x)."""
     y, x = np.mgrid[0:size, 0:size] + 0.5
     cy, cx = centre
     if shape == "circle":
-        inside = (x - cx) ** 2 + (y - cy) ** 2 <= radius**2
-    elif shape == "square":
+        return (x - cx) ** 2 + (y - cy) ** 2 <= radius**2
+    if shape == "square":
         half = 0.85 * radius  # the same area as a circle of the same radius, roughly
-        inside = (np.abs(x - cx) <= half) & (np.abs(y - cy) <= half)
-    elif shape == "triangle":
+        return (np.abs(x - cx) <= half) & (np.abs(y - cy) <= half)
+    if shape == "triangle":
         top, bottom = cy - radius, cy + radius
-        inside = (y >= top) & (y <= bottom) & (np.abs(x - cx) <= (y - top) * 0.6)
-    else:
-        raise ValueError(f"unknown shape {shape!r}")
+        return (y >= top) & (y <= bottom) & (np.abs(x - cx) <= (y - top) * 0.6)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def draw_shape(image, shape, colour, centre, radius):
+    """Paints `shape` of `colour` into `image` (H, W, 3) in place; returns its mask."""
+    inside = shape_mask(image.shape[0], shape, centre, radius)
     image[inside] = colour
+    return inside
 
 
 def _phrase(item):
