@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 BACKENDS ?= tensorflow torch jax
+# pytest-xdist workers per backend pass (test files are dealt out whole: a module's fixtures run once);
+# WORKERS=0 runs in one process.
+WORKERS ?= 2
 
 .PHONY: run test lint benchmark clean
 
@@ -24,7 +27,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q $(PYTEST_ARGS); \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile $(PYTEST_ARGS); \
 	done
 
 lint: $(VENV)/.installed
