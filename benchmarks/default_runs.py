@@ -9,7 +9,8 @@ Not a test. The targets: reinforcement learning (A 8), the issue's (q_learning: 
 > 80% success, random < 5%, Q-network > 50%; policy_gradient: mean return of the last 20 episodes
 >= 150; dqn: a mean return of 195 over 100 consecutive episodes); translation (A 7.8, B 5.2): 99%
 exact match and BLEU on the 1,000 held-out dates for the Luong attentions and the Transformer (the
-suite runs only the Bahdanau default run; each of these takes one to two minutes per backend). The table printed at the end is the README's.
+suite runs only the Bahdanau default run; each of these takes one to two minutes per backend); vit:
+held-out accuracy >= 88% on mnist5k. The table printed at the end is the README's.
 """
 
 import argparse
@@ -57,6 +58,11 @@ def translation(summary):
     return text, exact >= 0.99 and bleu >= 0.99
 
 
+def vit(summary):
+    accuracy = summary["held_out_accuracy"]
+    return f"held-out accuracy {accuracy:.1%} after {summary['epochs']} epochs", accuracy >= 0.88
+
+
 # name: (module, arguments, judge(summary) -> (text, target met))
 RUNS = {
     "q_learning": ("recipes.q_learning", [], q_learning),
@@ -65,6 +71,7 @@ RUNS = {
     "luong_dot": ("recipes.nmt_attention", ["--attention", "luong-dot"], translation),
     "luong_general": ("recipes.nmt_attention", ["--attention", "luong-general"], translation),
     "transformer": ("recipes.transformer", [], translation),
+    "vit": ("recipes.vit", [], vit),
 }
 
 

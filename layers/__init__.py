@@ -29,10 +29,12 @@ from layers.transformer import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
+from layers.vit import ClassToken, LearnedPositionalEmbedding, PatchEmbedding
 
 __all__ = [
     "VGG19_LAYER_NAMES",
     "BahdanauAttention",
+    "ClassToken",
     "ClipConstraint",
     "ConcatLabel",
     "DenseBlock",
@@ -41,11 +43,13 @@ __all__ = [
     "Im2ColConv2D",
     "Im2ColMaxPool2D",
     "InceptionModule",
+    "LearnedPositionalEmbedding",
     "LocalResponseNormalization",
     "LuongAttention",
     "MatMulConv2DTranspose",
     "Maxout",
     "MultiHeadAttention",
+    "PatchEmbedding",
     "PatchGAN",
     "PositionalEncoding",
     "ResidualBlock",

@@ -28,10 +28,8 @@ checkpoints/ (for --resume), model.keras and summary.json (parameters, held-out 
 import dataclasses
 import sys
 
-import numpy as np
-
 from recipes import engine
-from recipes.common import augment, cli, image_classification
+from recipes.common import cli, image_classification
 
 keras = cli.lazy_import("keras")
 
@@ -102,26 +100,6 @@ def build_cnn():
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def load_data(config):
-    """mnist5k as float32 (N, 28, 28, 1) in [0, 1] and int labels, limited as the flags ask."""
-    from datasets import load_mnist5k
-
-    images, labels = load_mnist5k("train")
-    test_images, test_labels = load_mnist5k("test")
-    x, y = images[: config.limit], labels[: config.limit]
-    x_test, y_test = test_images[: config.test_limit], test_labels[: config.test_limit]
-    if len(x) < config.batch_size:
-        raise cli.UsageError(f"{len(x)} training digits are fewer than one batch of {config.batch_size}")
-    # Augmentation: shifted copies made once from (seed, copy), so every epoch, and a resumed run,
-    # sees the same training set; the held-out digits stay as they are.
-    copies = [
-        augment.shift_images(x, np.random.default_rng([config.seed, k]), config.max_shift)
-        for k in range(config.shifted_copies)
-    ]
-    x, y = np.concatenate([x, *copies]), np.concatenate([y] * (1 + config.shifted_copies))
-    return x.astype("float32") / 255.0, y, x_test.astype("float32") / 255.0, y_test
-
-
 def main(argv=None):
     config = cli.parse(
         Config,
@@ -132,7 +110,7 @@ def main(argv=None):
     )
     cli.reject_unused(config, ("dataset", "data_dir"), "mnist_mlp", "trains on mnist5k only")
     engine.set_seed(config.seed)
-    data = load_data(config)
+    data = image_classification.load_mnist5k(config)
     name = f"mnist_{config.model}"
 
     def build():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, fitting, plots
+from recipes.common import augment, cli, fitting, plots
 
 keras = cli.lazy_import("keras")
 
@@ -85,6 +85,29 @@ def prepared_data(config, size, channels):
     if len(x) < config.batch_size:
         raise cli.UsageError(f"{len(x)} training images are fewer than one batch of {config.batch_size}")
     return fit_images(x, size, channels), y, fit_images(x_test, size, channels), y_test
+
+
+def load_mnist5k(config):
+    """mnist5k (4,000 real training digits, 1,000 held out) as float32 (N, 28, 28, 1) in [0, 1] and
+    int labels: (x_train, y_train, x_test, y_test), limited by `config.limit` / `test_limit`, the
+    training digits followed by `config.shifted_copies` copies shifted by up to `config.max_shift`
+    pixels (augmentation made once from (seed, copy))."""
+    from datasets import load_mnist5k
+
+    images, labels = load_mnist5k("train")
+    test_images, test_labels = load_mnist5k("test")
+    x, y = images[: config.limit], labels[: config.limit]
+    x_test, y_test = test_images[: config.test_limit], test_labels[: config.test_limit]
+    if len(x) < config.batch_size:
+        raise cli.UsageError(f"{len(x)} training digits are fewer than one batch of {config.batch_size}")
+    # Augmentation: shifted copies made once from (seed, copy), so every epoch, and a resumed run,
+    # sees the same training set; the held-out digits stay as they are.
+    copies = [
+        augment.shift_images(x, np.random.default_rng([config.seed, k]), config.max_shift)
+        for k in range(config.shifted_copies)
+    ]
+    x, y = np.concatenate([x, *copies]), np.concatenate([y] * (1 + config.shifted_copies))
+    return x.astype("float32") / 255.0, y, x_test.astype("float32") / 255.0, y_test
 
 
 def parameter_counts(model):

@@ -24,7 +24,7 @@ def parity_build():
 def parity_inputs():
     """The first 40 mnist5k training digits, scaled as the recipe scales them."""
     config = mnist_mlp.Config(batch_size=PARITY_BATCH, limit=STEPS * PARITY_BATCH, shifted_copies=0)
-    x, y, _, _ = mnist_mlp.load_data(config)
+    x, y, _, _ = image_classification.load_mnist5k(config)
     return {"images": x.reshape(STEPS, PARITY_BATCH, 28, 28, 1), "labels": y.reshape(STEPS, -1)}
 
 
