@@ -11,7 +11,8 @@ Not a test. The targets: reinforcement learning (A 8), the issue's (q_learning: 
 exact match and BLEU on the 1,000 held-out dates for the Luong attentions and the Transformer (the
 suite runs only the Bahdanau default run; each of these takes one to two minutes per backend); vit:
 held-out accuracy >= 88% on mnist5k; vae (A 9.3): held-out -ELBO <= 130 nats on binarised
-mnist5k. The table printed at the end is the README's.
+mnist5k; detection (D 6.2): mAP@0.5 >= 0.5 on the held-out generated scenes. The table printed at
+the end is the README's.
 """
 
 import argparse
@@ -64,6 +65,13 @@ def vit(summary):
     return f"held-out accuracy {accuracy:.1%} after {summary['epochs']} epochs", accuracy >= 0.88
 
 
+def detection(summary):
+    mean_ap, untrained = summary["held_out_map50"], summary["untrained_map50"]
+    per_class = ", ".join(f"{name} {ap:.3f}" for name, ap in summary["held_out_ap50"].items())
+    text = f"held-out mAP@0.5 {mean_ap:.3f} (untrained {untrained:.3f}; AP {per_class})"
+    return text, mean_ap >= 0.5
+
+
 def vae(summary):
     value = summary["heldout_neg_elbo"]
     text = f"held-out -ELBO {value:.1f} nats per digit (from {summary['first_heldout_neg_elbo']:.1f})"
@@ -80,6 +88,7 @@ RUNS = {
     "transformer": ("recipes.transformer", [], translation),
     "vit": ("recipes.vit", [], vit),
     "vae": ("recipes.vae", [], vae),
+    "detection": ("recipes.detection", [], detection),
 }
 
 

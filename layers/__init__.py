@@ -19,6 +19,17 @@ from layers.cnn import (
 )
 from layers.conv import MatMulConv2DTranspose, SpaceToDepthConv2D, SubPixelConv2DTranspose
 from layers.core import Maxout, Sampling
+from layers.detection import (
+    RoIPooling,
+    RPNHead,
+    SpatialPyramidPooling,
+    YOLOHead,
+    YOLOv1Loss,
+    anchor_boxes,
+    box_iou,
+    non_max_suppression,
+    yolo_boxes,
+)
 from layers.gan import ClipConstraint, ConcatLabel
 from layers.im2col import Im2ColConv2D, Im2ColMaxPool2D, col2im, im2col
 from layers.pix2pix import PatchGAN, UNetDown, UNetUp
@@ -52,12 +63,15 @@ __all__ = [
     "PatchEmbedding",
     "PatchGAN",
     "PositionalEncoding",
+    "RPNHead",
     "ResidualBlock",
+    "RoIPooling",
     "Sampling",
     "ScaledDotProductAttention",
     "ScratchGRUCell",
     "ScratchLSTMCell",
     "SpaceToDepthConv2D",
+    "SpatialPyramidPooling",
     "SubPixelConv2DTranspose",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
@@ -66,6 +80,12 @@ __all__ = [
     "UNetUp",
     "VanillaRNNCell",
     "VGGFeatures",
+    "YOLOHead",
+    "YOLOv1Loss",
+    "anchor_boxes",
+    "box_iou",
     "col2im",
     "im2col",
+    "non_max_suppression",
+    "yolo_boxes",
 ]

@@ -88,6 +88,13 @@ CASES = {
         lambda **d: layers.SubPixelConv2DTranspose(2, 3, 2, "same", kernel_initializer=INIT, **d),
         IMAGES,
     ),
+    "SpatialPyramidPooling": (lambda **d: layers.SpatialPyramidPooling((1, 2), **d), IMAGES),
+    "RoIPooling": (
+        lambda **d: layers.RoIPooling((2, 2), **d),
+        [IMAGES, np.array([[[0, 0, 3, 4]], [[1, 2, 4, 3]]], "int32")],
+    ),
+    "RPNHead": (lambda **d: layers.RPNHead(2, filters=2, kernel_initializer=INIT, **d), IMAGES),
+    "YOLOHead": (lambda **d: layers.YOLOHead(4, 1, 2, kernel_initializer=INIT, **d), IMAGES),
     "Maxout": (lambda **d: layers.Maxout(3, kernel_initializer=INIT, **d), VECTORS),
     "Sampling": (lambda **d: layers.Sampling(seed=1, **d), [VECTORS, VECTORS]),
     "ConcatLabel": (lambda **d: layers.ConcatLabel(3, **d), [VECTORS, np.array([0, 2])]),
