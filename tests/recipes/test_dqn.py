@@ -1,9 +1,12 @@
-"""dqn (A 8.2): replay memory, the target network's schedule, the step against NumPy, a smoke run.
+"""dqn (A 8.2): replay memory, the target network's schedule, the step against NumPy, a smoke run,
+and a short seeded run that learns.
 
-The issue's "short seeded run: mean return of the last 10 episodes >= 3x random" is not asserted:
-the cheapest seeded settings tried (80-100 episodes, 1,000-5,500 updates, 4-11 s a run on JAX)
-either collapsed to a constant action (returns ~10) or passed for one seed in three. The default
-run's result is measured by running the recipe (docstring, README).
+The short run is the recipe's defaults stopped after 2,000 environment steps (`dqn.SHORT`, about
+1,800 updates): its mean return over the last 10 episodes must reach 3x the random policy's (~22).
+Measured on JAX over seeds 0-7: 119.5, 138.6, 31.6, 151.2, 116.8, 122.9, 129.8, 115.7 (7 of 8
+pass); the test asserts seed 0 on every backend (every backend starts from the same NumPy-drawn
+network; float rounding makes the runs part later). The default run (solved: mean of 100 >= 195)
+is measured by benchmarks/default_runs.py (docstring, README).
 """
 
 import json
@@ -53,6 +56,37 @@ def summary(tmp_path_factory):
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def short(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dqn_short")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in dqn.SHORT.items()]
+    assert dqn.main([*flags, "--seed", "0", "--out", str(out)]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_short_seeded_run_learns(short):
+    # Stopped after the episode that passes 2,000 steps; not solved yet, but far above random.
+    assert dqn.SHORT["max_steps"] <= short["env_steps"] < dqn.SHORT["max_steps"] + 500
+    assert short["episodes"] < 100
+    assert 18 < short["random_mean"] < 27
+    assert short["last10_mean"] >= 3 * short["random_mean"]
+
+
+def test_every_backend_starts_from_the_same_network():
+    # He-uniform drawn with NumPy: limit sqrt(6 / fan_in), zero biases, the same for every backend.
+    config = dqn.Config(seed=5, hidden=8)
+    agent = dqn.DQN(config)
+    weights = dqn.initial_weights(8, 5)
+    for got, want in zip(agent.main.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(agent.target.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(got, want)  # theta^- = theta at the start
+    assert np.abs(weights[0]).max() <= np.sqrt(6 / 4) and np.abs(weights[2]).max() <= np.sqrt(6 / 8)
+    assert np.abs(weights[0]).max() > 0.9 * np.sqrt(6 / 4)  # spans the range
+    assert not np.any(weights[1]) and weights[2].shape == (8, 8) and weights[4].shape == (8, 2)
+    assert not np.array_equal(dqn.initial_weights(8, 6)[0], weights[0])
+
+
 def test_target_network_changes_only_every_c_steps(summary):
     c = summary["target_every"]
     assert summary["train_steps"] >= 3 * c  # the smoke run copies the main network several times
@@ -92,8 +126,11 @@ def test_step_is_the_numpy_td_loss_and_fits_frozen_targets():
         (rng.random(32) < 0.2).astype("float32"),
     )
     states, actions, rewards, next_states, done = batch
-    # NumPy: y = r + gamma (1 - done) max Q^(s'), Huber(y - Q(s, a)) with delta 1.
-    y = rewards + config.gamma * (1 - done) * dqn.numpy_q(agent.target.get_weights(), next_states).max(1)
+    # NumPy, Double DQN: a' = argmax Q(s', .) of the main network, y = r + gamma (1 - done) Q^(s', a'),
+    # Huber(y - Q(s, a)) with delta 1.
+    best = dqn.numpy_q(agent.main.get_weights(), next_states).argmax(1)
+    next_q = dqn.numpy_q(agent.target.get_weights(), next_states)[np.arange(32), best]
+    y = rewards + config.gamma * (1 - done) * next_q
     error = np.abs(y - dqn.numpy_q(agent.main.get_weights(), states)[np.arange(32), actions])
     huber = np.where(error <= 1, 0.5 * error**2, error - 0.5).mean()
     step = dqn.engine.function(agent.step, agent.state)
