@@ -11,8 +11,8 @@ Not a test. The targets: reinforcement learning (A 8), the issue's (q_learning: 
 exact match and BLEU on the 1,000 held-out dates for the Luong attentions and the Transformer (the
 suite runs only the Bahdanau default run; each of these takes one to two minutes per backend); vit:
 held-out accuracy >= 88% on mnist5k; vae (A 9.3): held-out -ELBO <= 130 nats on binarised
-mnist5k; detection (D 6.2): mAP@0.5 >= 0.5 on the held-out generated scenes. The table printed at
-the end is the README's.
+mnist5k; segmentation (D 6.1): mIoU >= 0.8 on the held-out generated scenes; detection (D 6.2):
+mAP@0.5 >= 0.5 on the held-out generated scenes. The table printed at the end is the README's.
 """
 
 import argparse
@@ -65,6 +65,12 @@ def vit(summary):
     return f"held-out accuracy {accuracy:.1%} after {summary['epochs']} epochs", accuracy >= 0.88
 
 
+def segmentation(summary):
+    miou, iou = summary["held_out_miou"], summary["held_out_iou"]
+    per_class = ", ".join(f"{name} {value:.3f}" for name, value in iou.items())
+    return f"held-out mIoU {miou:.3f} (IoU {per_class})", miou >= 0.8
+
+
 def detection(summary):
     mean_ap, untrained = summary["held_out_map50"], summary["untrained_map50"]
     per_class = ", ".join(f"{name} {ap:.3f}" for name, ap in summary["held_out_ap50"].items())
@@ -88,6 +94,7 @@ RUNS = {
     "transformer": ("recipes.transformer", [], translation),
     "vit": ("recipes.vit", [], vit),
     "vae": ("recipes.vae", [], vae),
+    "segmentation": ("recipes.segmentation", [], segmentation),
     "detection": ("recipes.detection", [], detection),
 }
 
