@@ -84,6 +84,18 @@ def vae(summary):
     return text, value <= 130
 
 
+def autoencoder(summary):
+    mse, untrained = summary["heldout_mse"], summary["untrained_heldout_mse"]
+    text = f"latent {summary['latent']}: held-out MSE {mse:.5f} (untrained {untrained:.5f})"
+    return text, mse < untrained / 2
+
+
+def nade(summary):
+    nll, baseline = summary["heldout_nll"], summary["independent_heldout_nll"]
+    text = f"held-out NLL {nll:.1f} nats per digit (independent pixels {baseline:.1f})"
+    return text, nll <= 120 and nll < baseline
+
+
 # name: (module, arguments, judge(summary) -> (text, target met))
 RUNS = {
     "q_learning": ("recipes.q_learning", [], q_learning),
@@ -94,6 +106,10 @@ RUNS = {
     "transformer": ("recipes.transformer", [], translation),
     "vit": ("recipes.vit", [], vit),
     "vae": ("recipes.vae", [], vae),
+    "autoencoder_128": ("recipes.autoencoder", [], autoencoder),
+    "autoencoder_2": ("recipes.autoencoder", ["--latent", "2"], autoencoder),
+    "autoencoder_1": ("recipes.autoencoder", ["--latent", "1"], autoencoder),
+    "nade": ("recipes.nade", [], nade),
     "segmentation": ("recipes.segmentation", [], segmentation),
     "detection": ("recipes.detection", [], detection),
 }

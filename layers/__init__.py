@@ -32,6 +32,7 @@ from layers.detection import (
 )
 from layers.gan import ClipConstraint, ConcatLabel
 from layers.im2col import Im2ColConv2D, Im2ColMaxPool2D, col2im, im2col
+from layers.nade import NADE
 from layers.pix2pix import PatchGAN, UNetDown, UNetUp
 from layers.recurrent import ScratchGRUCell, ScratchLSTMCell, VanillaRNNCell
 from layers.style import VGG19_LAYER_NAMES, GramMatrix, VGGFeatures
@@ -60,6 +61,7 @@ __all__ = [
     "MatMulConv2DTranspose",
     "Maxout",
     "MultiHeadAttention",
+    "NADE",
     "PatchEmbedding",
     "PatchGAN",
     "PositionalEncoding",

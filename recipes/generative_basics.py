@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, gradient_descent, plots
+from recipes.common import binary_digits, cli, gradient_descent, plots
 
 keras = cli.lazy_import("keras")
 
@@ -102,18 +102,11 @@ def counts():
 
 
 def binarised_digits():
-    from datasets import load_mnist5k
-
-    train, _ = load_mnist5k("train")
-    test, _ = load_mnist5k("test")
-    return (train.reshape(-1, PIXELS) > 127).astype("int8"), (test.reshape(-1, PIXELS) > 127).astype(
-        "int8"
-    )
+    train, test, _ = binary_digits.load()
+    return tuple(d.reshape(-1, PIXELS).astype("int8") for d in (train, test))
 
 
-def fit_independent(x, smoothing=1.0):
-    """p(x_i = 1) per pixel: (ones + s) / (N + 2 s); s = 0 gives the pixel means (the MLE)."""
-    return (x.sum(0) + smoothing) / (len(x) + 2 * smoothing)
+fit_independent = binary_digits.fit_independent
 
 
 def fit_markov(x, smoothing=1.0):
@@ -127,8 +120,7 @@ def fit_markov(x, smoothing=1.0):
     return first, given  # scalar and (2, n - 1)
 
 
-def log_likelihood_independent(x, p):
-    return (x * np.log(p) + (1 - x) * np.log1p(-p)).sum(1)  # nats per image
+log_likelihood_independent = binary_digits.log_likelihood_independent
 
 
 def log_likelihood_markov(x, first, given):

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, gan_training, plots
+from recipes.common import binary_digits, cli, gan_training, plots
 
 keras = cli.lazy_import("keras")
 
@@ -174,18 +174,6 @@ class VAE:
         return 1 / (1 + np.exp(-self.decoder.predict(z, batch_size=len(z), verbose=0)))
 
 
-def load_data(config):
-    """Binarised mnist5k (pixels > 0.5) as float32 (N, 28, 28, 1), limited as the flags ask."""
-    from datasets import load_mnist5k
-
-    x, _ = load_mnist5k("train")
-    x_test, labels = load_mnist5k("test")
-    x, x_test = (d > 127 for d in (x[: config.limit], x_test[: config.test_limit]))
-    if len(x) < config.batch_size:
-        raise cli.UsageError(f"{len(x)} training digits are fewer than one batch of {config.batch_size}")
-    return x.astype("float32"), x_test.astype("float32"), labels[: config.test_limit]
-
-
 def heldout_terms(evaluate, x, batch_size=500):
     """Mean reconstruction and KL over the held-out digits (one z each; no dropout), and the
     posterior means of the first ten digits, from the compiled `evaluate`."""
@@ -227,7 +215,7 @@ def main(argv=None):
     )
     cli.reject_unused(config, ("dataset", "data_dir"), "vae", "trains on mnist5k only")
     engine.set_seed(config.seed)
-    x, x_test, labels = load_data(config)
+    x, x_test, _ = binary_digits.load(config.limit, config.test_limit, config.batch_size)
     out = Path(config.out or ("runs/vae" if config.model == "mlp" else "runs/vae_conv"))
     vae = VAE(config)
     counts = (vae.encoder.count_params(), vae.decoder.count_params())
