@@ -15,8 +15,8 @@ mAP@0.5 (all-point interpolated AP per class, averaged), against the same networ
     python -m recipes.detection
     KERAS_BACKEND=jax python -m recipes.detection --epochs 20 --train-size 6000
 
-Measured (default run, JAX, 2 CPU cores shared with other jobs): held-out mAP@0.5 0.979 on 500
-scenes (AP circle 0.993, square 0.951, triangle 0.993; untrained 0.003), 14 min wall time.
+Measured (default run, 2 CPU cores shared with other jobs): held-out mAP@0.5 on 500 scenes 0.979
+on JAX (14 min), 0.980 on TensorFlow (7 min), 0.988 on torch (7.5 min); untrained 0.001-0.003.
 Outputs (under --out, default runs/detection): detections.png (held-out scenes, true boxes dashed,
 predicted solid with class and score), curves.png, metrics.csv, checkpoints/ (for --resume),
 model.keras, summary.json (the blocks' numbers, mAP and AP per class, trained and untrained).
