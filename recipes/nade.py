@@ -111,20 +111,6 @@ def mean_nll(log_prob, x, batch_size=500):
     ])))  # fmt: skip
 
 
-def plot_curves(history, baseline, path):
-    plt = plots.pyplot()
-    epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.plot(epochs, [row["nll"] for row in history], label="training batches")
-    ax.plot(epochs, [row["heldout_nll"] for row in history], label="held out")
-    ax.axhline(baseline, color="0.5", ls="--", label="independent pixels, held out")
-    ax.set(xlabel="epoch", ylabel="NLL, nats per digit", title="NADE on binarised mnist5k")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.nade", description=__doc__.splitlines()[0], quick=QUICK
@@ -156,7 +142,16 @@ def main(argv=None):
     rng = np.random.default_rng(config.seed)
     samples = sample(trainer.nade.get_weights(), 64, rng)
     gan_training.save_grid(samples.reshape(-1, 28, 28, 1), out / "samples.png", cols=8)
-    plot_curves(history, baseline, out / "curves.png")
+    plots.loss_curves(
+        out / "curves.png",
+        {
+            "training batches": [row["nll"] for row in history],
+            "held out": [row["heldout_nll"] for row in history],
+            "independent pixels, held out": [baseline] * len(history),
+        },
+        "NADE on binarised mnist5k",
+        ylabel="NLL, nats per digit",
+    )
     trainer.model.save(out / "model.keras")
     summary = {
         "backend": engine.backend(),

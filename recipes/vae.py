@@ -195,20 +195,6 @@ def walk_codes(config, size=15):
     return z
 
 
-def plot_curves(history, path):
-    plt = plots.pyplot()
-    epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.plot(epochs, [row["loss"] for row in history], label="-ELBO, training batches")
-    ax.plot(epochs, [row["heldout_neg_elbo"] for row in history], label="-ELBO, held out")
-    ax.plot(epochs, [row["kl"] for row in history], label="KL term, training")
-    ax.set(xlabel="epoch", ylabel="nats per digit", title="VAE on binarised mnist5k")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv=None):
     config = cli.parse(
         Config, argv, prog="python -m recipes.vae", description=__doc__.splitlines()[0], quick=QUICK
@@ -252,7 +238,16 @@ def main(argv=None):
     gan_training.save_grid(decoded[64 : 64 + len(walk)], out / "walk.png", cols=15)
     pairs = np.concatenate([x_test[: len(means)], decoded[64 + len(walk) :]])
     gan_training.save_grid(pairs, out / "reconstructions.png", cols=len(means))
-    plot_curves(history, out / "curves.png")
+    plots.loss_curves(
+        out / "curves.png",
+        {
+            "-ELBO, training batches": [row["loss"] for row in history],
+            "-ELBO, held out": [row["heldout_neg_elbo"] for row in history],
+            "KL term, training": [row["kl"] for row in history],
+        },
+        "VAE on binarised mnist5k",
+        ylabel="nats per digit",
+    )
     vae.encoder.save(out / "encoder.keras")
     logits = keras.Input((config.latent,), name="z")
     probabilities = keras.layers.Activation("sigmoid")(vae.decoder(logits))
