@@ -18,7 +18,8 @@ parameters fitted by counting); samples are drawn pixel by pixel, each from its 
 H 100 by default: every step holds a (batch, 784, H) tensor of hidden states, and on 2 CPU cores
 H 500 takes several seconds a step.
 
-Measured: see the README (Autoencoders, VAE and likelihood models).
+Measured (default run, JAX, seed 0, 2 CPU cores): held-out NLL 98.0 nats per digit after 30 epochs
+(209.4 after the first; independent pixels 207.7), 394 s of training (157,684 parameters).
 Outputs (under --out, default runs/nade): metrics.csv (training and held-out NLL per epoch),
 curves.png, samples.png, model.keras (the NADE layer: digits (N, 784) -> conditional logits),
 checkpoints/, summary.json.
