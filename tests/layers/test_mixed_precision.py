@@ -95,6 +95,13 @@ CASES = {
     ),
     "RPNHead": (lambda **d: layers.RPNHead(2, filters=2, kernel_initializer=INIT, **d), IMAGES),
     "YOLOHead": (lambda **d: layers.YOLOHead(4, 1, 2, kernel_initializer=INIT, **d), IMAGES),
+    "PatchEmbedding": (lambda **d: layers.PatchEmbedding(2, 3, kernel_initializer=INIT, **d), IMAGES),
+    "ClassToken": (lambda **d: layers.ClassToken(initializer=INIT, **d), SEQUENCE),
+    "LearnedPositionalEmbedding": (
+        lambda **d: layers.LearnedPositionalEmbedding(initializer=INIT, **d),
+        SEQUENCE,
+    ),
+    "NADE": (lambda **d: layers.NADE(3, kernel_initializer=INIT, **d), VECTORS),
     "Maxout": (lambda **d: layers.Maxout(3, kernel_initializer=INIT, **d), VECTORS),
     "Sampling": (lambda **d: layers.Sampling(seed=1, **d), [VECTORS, VECTORS]),
     "ConcatLabel": (lambda **d: layers.ConcatLabel(3, **d), [VECTORS, np.array([0, 2])]),

@@ -45,6 +45,21 @@ def parity_inputs():
 PARITY_CASES = {"autoencoder": (parity_build, parity_inputs)}
 
 
+def make_saved_model(folder):
+    """MODEL_CASES: the quick run's MLP autoencoder (latent 2) and four held-out digits."""
+    assert autoencoder.main(["--quick", "--latent", "2", "--out", str(folder)]) == 0
+    _, x_test, _ = autoencoder.load_data(autoencoder.Config(test_limit=4))
+    # Without RMSprop's slots: half the file.
+    trained = keras.saving.load_model(folder / "model.keras")
+    bare, _ = autoencoder.build_mlp(autoencoder.Config(latent=2))  # not compiled
+    bare.set_weights(trained.get_weights())
+    bare.save(folder / "weights_only.keras")
+    return folder / "weights_only.keras", x_test
+
+
+MODEL_CASES = {"autoencoder": make_saved_model}
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("autoencoder")
