@@ -163,8 +163,8 @@ def fit_by_gradient(config, categories, values):
     )
     fitted = {
         "probabilities": keras.ops.convert_to_numpy(keras.ops.softmax(logits)).astype(float).tolist(),
-        "mean": float(mean),
-        "variance": float(keras.ops.exp(2 * log_sd)),
+        "mean": float(keras.ops.convert_to_numpy(mean)),
+        "variance": float(keras.ops.convert_to_numpy(keras.ops.exp(2 * log_sd))),
     }
     return fitted, curves
 
