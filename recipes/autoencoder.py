@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes import engine
-from recipes.common import cli, fitting, gan_training, plots
+from recipes.common import cli, fitting, gan_training, image_classification, plots
 
 keras = cli.lazy_import("keras")
 
@@ -142,14 +142,8 @@ def compiled(config):
 
 def load_data(config):
     """mnist5k in [0, 1] (N, 28, 28, 1), limited as the flags ask, and the held-out labels."""
-    from datasets import load_mnist5k
-
-    x, _ = load_mnist5k("train")
-    x_test, labels = load_mnist5k("test")
-    x, x_test, labels = x[: config.limit], x_test[: config.test_limit], labels[: config.test_limit]
-    if len(x) < config.batch_size:
-        raise cli.UsageError(f"{len(x)} training digits are fewer than one batch of {config.batch_size}")
-    return x.astype("float32") / 255, x_test.astype("float32") / 255, labels
+    x, _, x_test, labels = image_classification.load_mnist5k(config)
+    return x, x_test, labels
 
 
 def plot_latent(path, codes, labels):

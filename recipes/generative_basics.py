@@ -106,9 +106,6 @@ def binarised_digits():
     return tuple(d.reshape(-1, PIXELS).astype("int8") for d in (train, test))
 
 
-fit_independent = binary_digits.fit_independent
-
-
 def fit_markov(x, smoothing=1.0):
     """p(x_1 = 1) and p(x_i = 1 | x_{i-1} = 0 or 1) for i >= 2, in raster order: 1 + 2 (n - 1)
     = 2n - 1 numbers, each a smoothed ratio of counts."""
@@ -118,9 +115,6 @@ def fit_markov(x, smoothing=1.0):
         [(prev == v).sum(0) + 2 * smoothing for v in (0, 1)]
     )
     return first, given  # scalar and (2, n - 1)
-
-
-log_likelihood_independent = binary_digits.log_likelihood_independent
 
 
 def log_likelihood_markov(x, first, given):
@@ -219,10 +213,10 @@ def main(argv=None):
     print(f"chain rule), {c['independent_784']} independent, {c['markov_784']:,} Markov")
 
     train, test = binarised_digits()
-    p = fit_independent(train)
+    p = binary_digits.fit_independent(train)
     first, given = fit_markov(train)
     ll = {
-        "independent": float(log_likelihood_independent(test, p).mean()),
+        "independent": float(binary_digits.log_likelihood_independent(test, p).mean()),
         "markov": float(log_likelihood_markov(test, first, given).mean()),
     }
     summary["digits"] = {

@@ -91,7 +91,7 @@ def load_mnist5k(config):
     """mnist5k (4,000 real training digits, 1,000 held out) as float32 (N, 28, 28, 1) in [0, 1] and
     int labels: (x_train, y_train, x_test, y_test), limited by `config.limit` / `test_limit`, the
     training digits followed by `config.shifted_copies` copies shifted by up to `config.max_shift`
-    pixels (augmentation made once from (seed, copy))."""
+    pixels (augmentation made once from (seed, copy); none for a config without those flags)."""
     from datasets import load_mnist5k
 
     images, labels = load_mnist5k("train")
@@ -102,11 +102,12 @@ def load_mnist5k(config):
         raise cli.UsageError(f"{len(x)} training digits are fewer than one batch of {config.batch_size}")
     # Augmentation: shifted copies made once from (seed, copy), so every epoch, and a resumed run,
     # sees the same training set; the held-out digits stay as they are.
+    count = getattr(config, "shifted_copies", 0)
     copies = [
         augment.shift_images(x, np.random.default_rng([config.seed, k]), config.max_shift)
-        for k in range(config.shifted_copies)
+        for k in range(count)
     ]
-    x, y = np.concatenate([x, *copies]), np.concatenate([y] * (1 + config.shifted_copies))
+    x, y = np.concatenate([x, *copies]), np.concatenate([y] * (1 + count))
     return x.astype("float32") / 255.0, y, x_test.astype("float32") / 255.0, y_test
 
 

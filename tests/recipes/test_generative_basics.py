@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recipes import generative_basics as gb
-from recipes.common import cli
+from recipes.common import binary_digits, cli
 from tests.conftest import BACKEND
 
 numpy_only = pytest.mark.skipif(BACKEND != "jax", reason="NumPy-only; runs once")
@@ -55,7 +55,7 @@ def test_counts_and_the_digit_models(summary):
 def test_fits_by_counting_and_the_monte_carlo_variance():
     rng = np.random.default_rng(0)
     x = (rng.random((500, gb.PIXELS)) < rng.random(gb.PIXELS)).astype("int8")
-    np.testing.assert_array_equal(gb.fit_independent(x, smoothing=0), x.mean(0))  # the MLE
+    np.testing.assert_array_equal(binary_digits.fit_independent(x, smoothing=0), x.mean(0))  # the MLE
     with np.errstate(invalid="ignore"):  # 0 / 0 where a pixel never follows a 0 (or a 1)
         first, given = gb.fit_markov(x, smoothing=0)
     assert first == x[:, 0].mean() and given.shape == (2, gb.PIXELS - 1)
