@@ -13,7 +13,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from recipes.engine import CheckpointError, TrainingDiverged, backend, fit_verbose, state_variables
+from recipes.engine import (
+    CheckpointError,
+    TrainingDiverged,
+    backend,
+    fast_updates,
+    fit_verbose,
+    state_variables,
+)
 
 CHECKPOINT_GLOB = "epoch-*.npz"
 # Flags that a resumed run may change: they do not change what the run computes. (--epochs may
@@ -319,6 +326,7 @@ class Loop:
         self.out_dir = prepare_output(out_dir, resume=resume, overwrite=overwrite)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.groups = {name: state_variables([obj]) for name, obj in state.items()}
+        fast_updates(state.values())  # torch: in-place Adam/RMSprop updates, also for fit()
         self.keep = keep
         self.verbose = verbose
         self.config = None

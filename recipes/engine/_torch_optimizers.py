@@ -1,0 +1,143 @@
+"""Keras' Adam, AdamW and RMSprop updates on torch (CPU), done in place: the same numbers, faster.
+
+Keras' torch optimizers update all variables with grouped `torch._foreach_*` ops, and every
+intermediate (g*g, m*alpha, sqrt(v), sqrt(v) + epsilon, the quotient) is a fresh tensor the size
+of the model; on CPU each is fresh memory from the operating system. Measured for the DCGAN's G and
+D together (10,715,024 parameters; one thread, medians of 7 interleaved repeats, 2 busy CPU cores):
+317-350 ms per Adam step of both, against 206-244 ms for `torch.optim.Adam` (foreach) and 84-95 ms
+here.
+
+Here the same operations run in the same order, variable by variable, with one scratch buffer the
+size of the largest variable, and the final multiply, divide and add are one `addcdiv_`, whose
+kernel rounds `self + (value * t1) / t2` as Keras' separate ops round `self - (t1 * value) / t2`.
+The results are Keras' bit for bit here (tests/recipes/engine/test_torch_optimizers.py; a DCGAN
+trained either way ends with identical weights and slots).
+
+`install(optimizer)` replaces the update hook of one optimizer object (`_parallel_update_step`,
+which Keras' torch optimizers call with all gradients at once, after clipping, weight decay and
+loss-scale unscaling, and before constraints, EMA and the iteration count): its class, config,
+variables and checkpoints stay Keras'. A call it does not cover (another device than the CPU,
+a dtype other than float32/float64) runs Keras' own update. `RECIPES_FAST_OPTIMIZERS=0` in the
+environment leaves every optimizer as Keras made it (for comparisons).
+"""
+
+import os
+import types
+
+import keras
+import torch
+from keras import ops
+
+# Keras' torch optimizer classes: the instances that `keras.optimizers.Adam(...)` etc. create.
+_CLASSES = {}
+# Flat scratch tensors per (device, dtype, slot), grown to the largest variable updated.
+_scratch = {}
+
+
+def _classes():
+    if not _CLASSES:
+        from keras.src.backend.torch.optimizers import torch_adam, torch_adamw, torch_rmsprop
+
+        _CLASSES.update(
+            {torch_adam.Adam: _adam, torch_adamw.AdamW: _adam, torch_rmsprop.RMSprop: _rmsprop}
+        )
+    return _CLASSES
+
+
+def enabled():
+    return os.environ.get("RECIPES_FAST_OPTIMIZERS", "1") != "0"
+
+
+def install(optimizer):
+    """Gives `optimizer` (Adam, AdamW or RMSprop; a LossScaleOptimizer's inner one) the in-place
+    update. Any other optimizer, and every optimizer with `RECIPES_FAST_OPTIMIZERS=0`, is left
+    alone. Idempotent; returns `optimizer`."""
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and inner is not None:
+        install(inner)
+        return optimizer
+    if "_parallel_update_step" in vars(optimizer) or not enabled():
+        return optimizer
+    update = _classes().get(type(optimizer))  # exact class: a subclass may change the update
+    if update is not None:  # bound to the object, so that a deep copy updates the copy
+        optimizer._parallel_update_step = types.MethodType(update, optimizer)
+    return optimizer
+
+
+def _keras_update(optimizer, grads, variables, learning_rate):
+    return type(optimizer)._parallel_update_step(optimizer, grads, variables, learning_rate)
+
+
+def _covered(grads, values):
+    dtype = values[0].dtype
+    if dtype not in (torch.float32, torch.float64) or values[0].device.type != "cpu":
+        return False
+    return all(
+        g.dtype == dtype and v.dtype == dtype and g.device == v.device for g, v in zip(grads, values)
+    )
+
+
+def _buffer(value, slot=0):
+    """A scratch tensor shaped like `value` (contents undefined), shared by all updates."""
+    key = (value.device, value.dtype, slot)
+    flat = _scratch.get(key)
+    if flat is None or flat.numel() < value.numel():
+        flat = _scratch[key] = torch.empty(value.numel(), dtype=value.dtype, device=value.device)
+    return flat[: value.numel()].view(value.shape)
+
+
+def _adam(optimizer, grads, variables, learning_rate):
+    values = [v.value for v in variables]
+    if not _covered(grads, values):
+        return _keras_update(optimizer, grads, variables, learning_rate)
+    # The step size as Keras computes it (keras/src/backend/torch/optimizers/torch_adam.py).
+    dtype = values[0].dtype
+    lr = ops.cast(learning_rate, dtype)
+    local_step = ops.cast(optimizer.iterations + 1, dtype)
+    beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), local_step)
+    beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
+    alpha = float(lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power))
+    beta_1, beta_2, epsilon = optimizer.beta_1, optimizer.beta_2, optimizer.epsilon
+    for variable, value, grad in zip(variables, values, grads):
+        index = optimizer._get_variable_index(variable)
+        m = optimizer._momentums[index].value
+        v = optimizer._velocities[index].value
+        scratch = _buffer(value)
+        m.mul_(beta_1).add_(grad, alpha=1 - beta_1)  # m = beta_1 m + (1 - beta_1) g
+        torch.mul(grad, grad, out=scratch)
+        v.mul_(beta_2).add_(scratch, alpha=1 - beta_2)  # v = beta_2 v + (1 - beta_2) g^2
+        if optimizer.amsgrad:
+            v_hat = optimizer._velocity_hats[index].value
+            torch.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        torch.sqrt(v, out=scratch)
+        scratch.add_(epsilon)
+        value.addcdiv_(m, scratch, value=-alpha)  # w = w - alpha m / (sqrt(v) + epsilon)
+
+
+def _rmsprop(optimizer, grads, variables, learning_rate):
+    values = [v.value for v in variables]
+    if not _covered(grads, values):
+        return _keras_update(optimizer, grads, variables, learning_rate)
+    # (keras/src/backend/torch/optimizers/torch_rmsprop.py)
+    lr = float(ops.cast(learning_rate, values[0].dtype))
+    rho, epsilon, momentum = optimizer.rho, optimizer.epsilon, optimizer.momentum
+    for variable, value, grad in zip(variables, values, grads):
+        index = optimizer._get_variable_index(variable)
+        velocity = optimizer._velocities[index].value
+        scratch = _buffer(value)
+        torch.mul(grad, grad, out=scratch)
+        velocity.mul_(rho).add_(scratch, alpha=1 - rho)  # v = rho v + (1 - rho) g^2
+        torch.add(velocity, epsilon, out=scratch)
+        if optimizer.centered:  # minus the square of the running mean gradient
+            average = optimizer._average_gradients[index].value
+            average.mul_(rho).add_(grad, alpha=1 - rho)
+            square = torch.mul(average, average, out=_buffer(value, slot=1))
+            scratch.add_(square, alpha=-1)
+        scratch.sqrt_()  # sqrt(v + epsilon - mean^2)
+        if momentum > 0:
+            mom = optimizer._momentums[index].value
+            mom.mul_(momentum).addcdiv_(grad, scratch, value=lr)  # mom = momentum mom + lr g / d
+            value.add_(mom, alpha=-1)
+        else:
+            value.addcdiv_(grad, scratch, value=-lr)  # w = w - lr g / d
