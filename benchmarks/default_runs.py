@@ -11,7 +11,8 @@ Not a test. The targets: reinforcement learning (A 8), the issue's (q_learning: 
 exact match and BLEU on the 1,000 held-out dates for the Luong attentions and the Transformer (the
 suite runs only the Bahdanau default run; each of these takes one to two minutes per backend); vit:
 held-out accuracy >= 88% on mnist5k; vae (A 9.3): held-out -ELBO <= 130 nats on binarised
-mnist5k; segmentation (D 6.1): mIoU >= 0.8 on the held-out generated scenes; detection (D 6.2):
+mnist5k; diffusion (D 9.7): FID at least 5x below the untrained U-Net's; segmentation (D 6.1):
+mIoU >= 0.8 on the held-out generated scenes; detection (D 6.2):
 mAP@0.5 >= 0.5 on the held-out generated scenes. The table printed at the end is the README's.
 """
 
@@ -96,6 +97,15 @@ def nade(summary):
     return text, nll <= 120 and nll < baseline
 
 
+def diffusion(summary):
+    fid, untrained = summary["fid"], summary["fid_untrained"]
+    text = (
+        f"FID {fid:.1f} of {summary['samples']} DDIM samples (untrained U-Net {untrained:.1f}), "
+        f"confidence {summary['confidence']:.3f}, class entropy {summary['class_entropy']:.2f}"
+    )
+    return text, fid <= untrained / 5
+
+
 # name: (module, arguments, judge(summary) -> (text, target met))
 RUNS = {
     "q_learning": ("recipes.q_learning", [], q_learning),
@@ -110,6 +120,7 @@ RUNS = {
     "autoencoder_2": ("recipes.autoencoder", ["--latent", "2"], autoencoder),
     "autoencoder_1": ("recipes.autoencoder", ["--latent", "1"], autoencoder),
     "nade": ("recipes.nade", [], nade),
+    "diffusion": ("recipes.diffusion", [], diffusion),
     "segmentation": ("recipes.segmentation", [], segmentation),
     "detection": ("recipes.detection", [], detection),
 }

@@ -30,6 +30,7 @@ from layers.detection import (
     non_max_suppression,
     yolo_boxes,
 )
+from layers.diffusion import SinusoidalTimeEmbedding, TimeResidualBlock
 from layers.gan import ClipConstraint, ConcatLabel
 from layers.im2col import Im2ColConv2D, Im2ColMaxPool2D, col2im, im2col
 from layers.nade import NADE
@@ -72,10 +73,12 @@ __all__ = [
     "ScaledDotProductAttention",
     "ScratchGRUCell",
     "ScratchLSTMCell",
+    "SinusoidalTimeEmbedding",
     "SpaceToDepthConv2D",
     "SpatialPyramidPooling",
     "SubPixelConv2DTranspose",
     "TransformerDecoderBlock",
+    "TimeResidualBlock",
     "TransformerEncoderBlock",
     "TransitionBlock",
     "UNetDown",

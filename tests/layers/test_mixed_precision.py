@@ -102,6 +102,14 @@ CASES = {
         SEQUENCE,
     ),
     "NADE": (lambda **d: layers.NADE(3, kernel_initializer=INIT, **d), VECTORS),
+    "SinusoidalTimeEmbedding": (
+        lambda **d: layers.SinusoidalTimeEmbedding(4, **d),
+        np.array([3.0, 70.0], "float32"),
+    ),
+    "TimeResidualBlock": (
+        lambda **d: layers.TimeResidualBlock(4, groups=1, kernel_initializer=INIT, **d),
+        [IMAGES, VECTORS],
+    ),
     "Maxout": (lambda **d: layers.Maxout(3, kernel_initializer=INIT, **d), VECTORS),
     "Sampling": (lambda **d: layers.Sampling(seed=1, **d), [VECTORS, VECTORS]),
     "ConcatLabel": (lambda **d: layers.ConcatLabel(3, **d), [VECTORS, np.array([0, 2])]),
