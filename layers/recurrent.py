@@ -8,6 +8,10 @@ the LSTM and GRU cells take Keras' weights mapped by `from_keras_lstm` and `from
 
 Row-vector convention throughout (inputs `(batch, features)`), inputs first: `[x_t, h_{t-1}]` is
 the concatenation of the input and the previous hidden state along the feature axis.
+
+`right_padded_rnn` calls a Keras `GRU` or `LSTM` on right-padded sequences as
+`layer(inputs, mask=mask)` would, with the recurrence itself unmasked, so that a backend's fused
+kernel stays in play (Keras' torch GRU/LSTM drop to a per-step loop of cell calls under any mask).
 """
 
 import keras
@@ -239,3 +243,140 @@ def from_keras_gru(kernel, recurrent_kernel, bias=None):
         bz, br, bh = _blocks(bias, 3)
         weights.append(ops.concatenate([-bz, br, bh], axis=-1))
     return [ops.convert_to_numpy(w) for w in weights]
+
+
+# -- masked recurrence without the mask in the loop --------------------------------------------------
+
+
+def is_right_padded(mask):
+    """A boolean scalar tensor: is every row of the (batch, time) mask True up to its length, then
+    False (a prefix mask, the form `right_padded_rnn` requires)?"""
+    mask = ops.cast(mask, "int32")
+    lengths = ops.sum(mask, axis=1, keepdims=True)
+    prefix = ops.arange(ops.shape(mask)[1], dtype="int32")[None, :] < lengths
+    return ops.all(ops.equal(mask, ops.cast(prefix, "int32")))
+
+
+def right_padded_eligible(layer):
+    """Whether `right_padded_rnn` reproduces `layer(inputs, mask=mask)` for this layer: a Keras GRU,
+    or an LSTM returning no state (its cell state at each length is not among the outputs); not
+    stateful, unrolled or with dropout (their masks would not be drawn alike). (Keras' JAX SimpleRNN
+    differs from its other backends backwards from an initial state: left out.)"""
+    kind = type(layer).__name__
+    if kind not in ("GRU", "LSTM") or layer.stateful or layer.unroll:
+        return False
+    if kind == "LSTM" and layer.return_state:
+        return False  # the cell state c at each length is not among the outputs
+    if layer.zero_output_for_mask and not layer.return_sequences:
+        return False  # Keras' last output would be a zero row: keep its own path
+    return not (getattr(layer, "dropout", 0) or getattr(layer, "recurrent_dropout", 0))
+
+
+def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run=None):
+    """`layer(inputs, mask=mask, initial_state=..., training=...)` for a right-padded `mask`, with
+    the layer run unmasked (a backend may then use its fused kernel) and the mask applied outside.
+
+    Keras' masked semantics, reproduced: a masked step keeps the state and repeats the previous
+    output (before the first real step: zeros, on JAX the initial state; zeros at every masked step
+    with `zero_output_for_mask`); the final state is the one after each sequence's last real token (the
+    initial state for an empty one). Forward: outputs `t < length` are the unmasked run's, later ones
+    the output at `length - 1`. `go_backwards`: the layer reads each sequence reversed within its
+    length (a gather), so it starts at the last real token; its outputs, in Keras' processing
+    order, are zeros for the `time - length` leading masked steps, then the run's first `length`.
+
+    Requires a prefix mask (`is_right_padded`; a mask with holes gives other numbers) and
+    `right_padded_eligible(layer)`; the caller checks both and otherwise calls the layer with its mask.
+
+    Args:
+        layer: a built or unbuilt `keras.layers.GRU` or `LSTM`.
+        inputs: (batch, time, features).
+        mask: (batch, time) booleans, True up to each sequence's length.
+        initial_state: as for the layer.
+        training: as for the layer.
+        run: `run(layer, inputs, initial_state=, training=) -> [outputs (batch, time, units) in the
+            layer's processing order, *final states]`, the layer's unmasked recurrence; None: the
+            layer itself (`recipes.engine.rnn.unmasked_sequences` is the fused one on torch).
+
+    Returns:
+        What the layer returns: outputs (batch, time, units) or the last output (batch, units),
+        followed by the final states when `return_state`.
+    """
+    steps = inputs.shape[1]
+    if steps is None:
+        steps = ops.shape(inputs)[1]
+    mask = ops.cast(mask, "bool")
+    lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)  # (B, 1)
+    time = ops.arange(steps, dtype="int32")[None, :]  # (1, T)
+    if layer.go_backwards:
+        # The layer reads position T-1 first: shift each sequence to the end of the window, so that
+        # it reads x[length-1], ..., x[0] first (positions before the shift are read last, unused).
+        lead = steps - lengths  # (B, 1) masked steps Keras runs before the real ones
+        shifted = ops.where(time >= lead, time - lead, time)  # (B, T)
+        sequences = _take_steps(inputs, shifted)
+        picks, kept = shifted, time >= lead
+    else:
+        sequences = ops.where(ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs))
+        kept = time < lengths
+        picks = ops.where(kept, time, ops.maximum(lengths - 1, 0))
+    result = (run or _run_layer)(layer, sequences, initial_state=initial_state, training=training)
+    states = list(result[1:])
+    gathered = _take_steps(result[0], picks)
+    # The state after each sequence's last real token: the last output read backwards, or the
+    # output at length - 1 carried to T - 1 forwards (a GRU's state is its output).
+    final = gathered[:, -1]
+    if initial_state is None:
+        start = ops.zeros_like(final)
+    else:
+        start = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        start = ops.cast(start, final.dtype)
+    # A masked step before any real one outputs zeros (Keras' JAX backend: the initial state).
+    fill = start if keras.backend.backend() == "jax" else ops.zeros_like(start)
+    if layer.zero_output_for_mask:
+        outputs = ops.where(ops.expand_dims(kept, -1), gathered, ops.zeros_like(gathered))
+    elif layer.go_backwards:
+        outputs = ops.where(ops.expand_dims(kept, -1), gathered, ops.expand_dims(fill, 1))
+    else:
+        outputs = ops.where(ops.expand_dims(lengths > 0, -1), gathered, ops.expand_dims(fill, 1))
+    last = outputs[:, -1]
+    if layer.return_state:
+        states = [ops.where(lengths > 0, final, start)]  # an empty sequence keeps its initial state
+    head = outputs if layer.return_sequences else last
+    return [head, *states] if layer.return_state else head
+
+
+def _run_layer(layer, inputs, initial_state=None, training=None):
+    """[outputs (batch, time, units), *final states] of the layer run unmasked."""
+    saved = layer.return_sequences, layer.return_state
+    layer.return_sequences = layer.return_state = True
+    try:
+        return list(layer(inputs, initial_state=initial_state, training=training))
+    finally:
+        layer.return_sequences, layer.return_state = saved
+
+
+def _take_steps(sequences, steps):
+    """sequences (B, T, F), steps (B, T) ints -> (B, T, F): row b's time steps[b, t] at t."""
+    return ops.take_along_axis(sequences, ops.expand_dims(steps, -1), axis=1)
+
+
+def masked_rnn(layer, inputs, mask, initial_state=None, training=None, fused=True, run=None):
+    """`layer(inputs, mask=mask, ...)`, through `right_padded_rnn` when `fused`, the layer is
+    eligible and the mask's values are at hand (eager) and right-padded; else the layer's own path.
+    `run`: as for `right_padded_rnn`.
+
+    The check reads the mask on the host (one small transfer), so callers pass `fused` only where
+    the step runs eagerly and the fused kernel pays (Keras' torch backend); inside a traced graph
+    (jax.jit, tf.function, symbolic tensors) the values are unknown and the layer keeps its mask.
+    """
+    if fused and right_padded_eligible(layer) and _known_right_padded(mask):
+        return right_padded_rnn(
+            layer, inputs, mask, initial_state=initial_state, training=training, run=run
+        )
+    return layer(inputs, mask=mask, initial_state=initial_state, training=training)
+
+
+def _known_right_padded(mask):
+    try:
+        return bool(ops.convert_to_numpy(is_right_padded(mask)))
+    except Exception:  # a traced or symbolic mask: no values to check
+        return False

@@ -16,7 +16,9 @@ from layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
+from layers.recurrent import masked_rnn
 from recipes.common.translation import ATTENTIONS
+from recipes.engine.rnn import unmasked_sequences
 
 
 class _TranslationModel(keras.Model):
@@ -70,6 +72,8 @@ class AttentionNMT(_TranslationModel):
     `source_vocabulary`/`target_vocabulary` (token lists) and the tokenizer travel in the config, so
     a reloaded model translates text on its own.
     """
+
+    fused_recurrence = True  # False: the encoder's GRUs always take Keras' masked path (benchmarks)
 
     def __init__(
         self,
@@ -140,8 +144,13 @@ class AttentionNMT(_TranslationModel):
         # Padding is masked: the GRUs skip it and the attention gives it exactly zero weight.
         mask = ops.not_equal(source, 0)  # (B, S)
         x = self.source_embedding(source)  # (B, S, N_e)
-        forward, _ = self.forward_gru(x, mask=mask, training=training)  # (B, S, N_h)
-        backward, backward_last = self.backward_gru(x, mask=mask, training=training)
+        # On torch, right-padded batches run unmasked through torch's fused GRU with the mask
+        # applied outside, equal to Keras' masked GRU (layers.recurrent.right_padded_rnn): Keras
+        # runs a masked GRU one cell call per time step.
+        fused = self.fused_recurrence and keras.backend.backend() == "torch"
+        recur = dict(training=training, fused=fused, run=unmasked_sequences)
+        forward, _ = masked_rnn(self.forward_gru, x, mask, **recur)  # (B, S, N_h)
+        backward, backward_last = masked_rnn(self.backward_gru, x, mask, **recur)
         annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)  # (B, S, 2N_h)
         state = self.initial_state(backward_last)  # <-h_1: the backward GRU ends at position 1
         states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]

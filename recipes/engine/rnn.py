@@ -1,0 +1,83 @@
+"""Recurrent kernels: a Keras GRU or LSTM run over whole sequences by the backend's fused loop.
+
+`unmasked_sequences(layer, inputs)` returns `[outputs, *final states]` of a built Keras `GRU` or
+`LSTM` run without a mask, outputs in the layer's processing order (reversed for `go_backwards`),
+as `layer(inputs)` with `return_sequences` and `return_state` would. On torch it is one
+`torch._VF.gru` / `torch._VF.lstm` call, the C++ loop behind `torch.nn.GRU`/`LSTM`: Keras' torch
+backend uses it on CUDA only and runs a Python loop over the time steps on the CPU. Elsewhere, and
+for layers the fused call does not cover (other activations, no bias, GRU `reset_after=False`,
+dropout while training, mixed precision, unbuilt), it is the layer itself.
+
+`layers.recurrent.right_padded_rnn(..., run=unmasked_sequences)` then applies a right-padded mask
+around it: `recipes.common.nmt_models` does so for the NMT encoder's GRUs on torch.
+"""
+
+import keras
+
+from recipes.engine import backend
+
+
+def unmasked_sequences(layer, inputs, initial_state=None, training=None):
+    """[outputs (batch, time, units), *states] of `layer` (a Keras GRU or LSTM) over `inputs`.
+
+    Args:
+        layer: a `keras.layers.GRU` or `keras.layers.LSTM`.
+        inputs: (batch, time, features).
+        initial_state: the layer's initial state(s), or None for zeros.
+        training: as for the layer (dropout makes the layer run itself).
+    """
+    if backend() == "torch" and _fused_on_torch(layer, training):
+        return _torch_sequences(layer, inputs, initial_state)
+    saved = layer.return_sequences, layer.return_state
+    layer.return_sequences = layer.return_state = True
+    try:
+        return list(layer(inputs, initial_state=initial_state, training=training))
+    finally:
+        layer.return_sequences, layer.return_state = saved
+
+
+def _fused_on_torch(layer, training):
+    kind = type(layer).__name__
+    if kind not in ("GRU", "LSTM") or not layer.built or layer.stateful or layer.unroll:
+        return False
+    cell = layer.cell
+    if kind == "GRU" and not cell.reset_after:
+        return False
+    if (training and cell.dropout) or cell.recurrent_dropout or not cell.use_bias:
+        return False
+    if layer.compute_dtype != "float32" or layer.variable_dtype != "float32":
+        return False
+    return cell.activation is keras.activations.tanh and (
+        cell.recurrent_activation is keras.activations.sigmoid
+    )
+
+
+def _torch_sequences(layer, inputs, initial_state):
+    import torch
+
+    cell = layer.cell
+    kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
+    x = keras.ops.convert_to_tensor(inputs, "float32")
+    if layer.go_backwards:
+        x = torch.flip(x, dims=[1])
+    batch, units = x.shape[0], cell.units
+    if initial_state is None:
+        zeros = torch.zeros(1, batch, units, dtype=x.dtype, device=x.device)
+        states = [zeros] * (2 if type(layer).__name__ == "LSTM" else 1)
+    else:
+        given = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+        states = [keras.ops.convert_to_tensor(s, "float32")[None] for s in given]
+    train = torch.is_grad_enabled()
+    if type(layer).__name__ == "GRU":
+        # Keras' gate blocks z, r, h; torch's r, z, n; bias rows: input, recurrent.
+        def reorder(w):
+            z, r, h = torch.chunk(w, 3, dim=-1)
+            return torch.cat([r, z, h], dim=-1)
+
+        params = [reorder(kernel).T, reorder(recurrent).T, reorder(bias[0]), reorder(bias[1])]
+        outputs, h = torch._VF.gru(x, states[0], params, True, 1, 0.0, train, False, True)
+        return [outputs, h[0]]
+    # LSTM: the same gate order (i, f, c, o); Keras has one bias.
+    params = [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
+    outputs, h, c = torch._VF.lstm(x, tuple(states), params, True, 1, 0.0, train, False, True)
+    return [outputs, h[0], c[0]]
