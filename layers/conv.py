@@ -67,11 +67,16 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
 
     Args:
         implementation: `"subpixel"`, `"native"` (`Conv2DTranspose.call`) or
-            `"auto"` (default): sub-pixel on JAX and TensorFlow, native on torch,
-            whose transposed-convolution kernels are faster than the gather. The
-            DCGAN training step, steps/s at batch 64 on 2 CPU cores, native vs
-            sub-pixel: JAX 0.99 vs 3.30, TensorFlow 4.41 vs 4.74, torch 3.61 vs
-            2.96. Every other argument is `Conv2DTranspose`'s.
+            `"auto"` (default): sub-pixel on JAX only; TensorFlow and torch
+            keep their own transposed-convolution kernels, faster there. The
+            DCGAN training step (recipes/dcgan.py), steps/s at batch 64 on 2
+            CPU cores, native vs sub-pixel: JAX 0.99 vs 3.30, torch 3.61 vs
+            2.96; TensorFlow (tf.function with XLA) 0.39 vs 0.25, the medians
+            of 5 interleaved rounds of `python benchmarks/dcgan_steps.py
+            --backends tensorflow --modes compiled --implementations subpixel
+            native --repeats 5 --seconds 3` on a machine shared with other
+            jobs (a quieter run of the same comparison: 6.02-6.38 vs 5.45-5.47).
+            Every other argument is `Conv2DTranspose`'s.
 
     Example:
 
@@ -96,7 +101,7 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
     def build(self, input_shape):
         super().build(input_shape)
         native = self.implementation == "native" or (
-            self.implementation == "auto" and keras.backend.backend() == "torch"
+            self.implementation == "auto" and keras.backend.backend() != "jax"
         )
         self._subpixel = (
             not native

@@ -16,6 +16,7 @@ from tests.conftest import BACKEND, ROOT
 pytestmark = pytest.mark.skipif(
     BACKEND != "jax", reason="reads source files only: once, not once per backend"
 )
+# benchmarks/ is not scanned: it is no package, and its native comparisons import torch, jax, tensorflow.
 PACKAGES = ("recipes", "layers", "datasets")
 BACKEND_MODULES = ("tensorflow", "torch", "jax", "jaxlib")
 

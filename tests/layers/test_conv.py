@@ -234,6 +234,16 @@ def test_space_to_depth_falls_back_to_conv2d():
         )
 
 
+def test_subpixel_auto_is_sub_pixel_on_jax_only():
+    # Measured by benchmarks/dcgan_steps.py --implementations: TF and torch are faster natively.
+    layers_built = {}
+    for implementation in ("auto", "subpixel", "native"):
+        layer = SubPixelConv2DTranspose(2, 5, strides=2, padding="same", implementation=implementation)
+        layer.build((None, 7, 7, 3))
+        layers_built[implementation] = layer._subpixel
+    assert layers_built == {"auto": BACKEND == "jax", "subpixel": True, "native": False}
+
+
 def test_space_to_depth_auto_rearranges_on_jax_only():
     layer = SpaceToDepthConv2D(2, 5, strides=2, padding="same")
     assert layer._rearranged((None, 28, 28, 1)) == (keras.backend.backend() == "jax")
