@@ -52,6 +52,7 @@ class Config(cli.RunConfig):
     learning_rate: float = cli.option(1e-3, "Adam learning rate")
     limit: int = cli.option(None, "use only the first N training images")
     test_limit: int = cli.option(None, "evaluate on only the first N held-out images")
+    distribute: str = cli.distribute_option()
 
 
 # --quick: 8 steps of 16 images learn the digits (held-out accuracy 0.69-0.84); the moving statistics

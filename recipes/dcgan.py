@@ -68,6 +68,7 @@ class Config(gan_training.ImageGANConfig):
     leaky_slope: float = cli.option(0.2, "LeakyReLU negative slope in D")
     width: float = cli.option(1.0, "multiplier of every hidden layer width of the notes")
     crop: int = cli.option(None, "center-crop folder images to this size first (CelebA: 108)")
+    distribute: str = cli.distribute_option()
 
 
 QUICK = dict(epochs=2, batch_size=32, width=0.125, limit=128, samples=200)

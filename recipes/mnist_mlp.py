@@ -55,6 +55,7 @@ class Config(cli.RunConfig):
     max_shift: int = cli.option(2, "largest shift of a copy, in pixels (each direction)")
     limit: int = cli.option(None, "use only the first N training digits")
     test_limit: int = cli.option(None, "evaluate on only the first N held-out digits")
+    distribute: str = cli.distribute_option()
 
     def __post_init__(self):
         if self.shifted_copies < 0 or not 0 <= self.max_shift <= 13:

@@ -59,6 +59,7 @@ class Config(cli.RunConfig):
     max_shift: int = cli.option(2, "largest shift of a copy, in pixels (each direction)")
     limit: int = cli.option(None, "use only the first N training digits")
     test_limit: int = cli.option(None, "evaluate on only the first N held-out digits")
+    distribute: str = cli.distribute_option()
 
     def __post_init__(self):
         if self.patch_size < 1 or 28 % self.patch_size:

@@ -85,6 +85,7 @@ class Config(cli.RunConfig):
     )
     limit: int = cli.option(None, "use only the first N training images")
     test_limit: int = cli.option(None, "evaluate on only the first N held-out images")
+    distribute: str = cli.distribute_option()
 
 
 # --quick: 32 steps of 16 images, enough for LeNet-5 to learn the digits (held-out accuracy 0.56-0.84).

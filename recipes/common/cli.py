@@ -55,6 +55,14 @@ def dtype_policy_option():
     )
 
 
+def distribute_option():
+    """The `--distribute` field, for the recipes that train with `fit` or the engine's compiled
+    steps: "data-parallel" splits every batch across all local devices (`engine.distribute`; JAX
+    only so far, refused with one line elsewhere)."""
+    return option("none", "data-parallel: split each batch across all local devices (JAX)",
+                  choices=engine.DISTRIBUTIONS)  # fmt: skip
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Flags every recipe takes."""
@@ -133,6 +141,13 @@ def parse(config_class, argv=None, *, prog, description, quick=None):
         for name, value in (quick or {}).items():
             if name not in given:
                 setattr(config, name, value)
+    if hasattr(config, "distribute"):  # before any model is built
+        try:
+            devices = engine.distribute(config.distribute, config.batch_size)
+        except engine.EngineError as error:
+            raise UsageError(str(error)) from None
+        if getattr(config, "samples", 0) % devices:  # a GAN's scored samples are batches too
+            raise UsageError(f"--samples must be a multiple of the {devices} data-parallel devices")
     return config
 
 

@@ -167,6 +167,19 @@ def _compiled(build, config, train_images):
     return model
 
 
+def evenly_split(x, y, x_test, y_test):
+    """The data trimmed to multiples of the data-parallel device count (`--distribute`): every
+    batch, the last one included, must split evenly across the devices. Unchanged on one device."""
+    devices = engine.data_parallel_devices()
+    keep, keep_test = len(x) - len(x) % devices, len(x_test) - len(x_test) % devices
+    if (keep, keep_test) != (len(x), len(x_test)):
+        print(
+            f"data-parallel over {devices} devices: {keep} of {len(x)} training and {keep_test} "
+            f"of {len(x_test)} held-out images (multiples of {devices})"
+        )
+    return x[:keep], y[:keep], x_test[:keep_test], y_test[:keep_test]
+
+
 def train_and_evaluate(build, config, data, out, name, describe=None):
     """Compiles `build()` (Adam, cross-entropy on logits), fits it, evaluates it on the held-out
     data, writes metrics.csv, curves.png, checkpoints/, tensorboard/, model.keras and summary.json
@@ -179,7 +192,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
     one and ends where the uninterrupted run would; `config.overwrite` starts over in a folder with a
     previous run. `describe(model)` adds entries to the summary.
     """
-    x, y, x_test, y_test = data
+    x, y, x_test, y_test = evenly_split(*data)
     out = Path(out)
     model = _compiled(build, config, len(x))
     loop = engine.Loop(

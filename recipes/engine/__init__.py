@@ -311,6 +311,46 @@ def dense_gradients(optimizer):
     return optimizer
 
 
+DISTRIBUTIONS = ("none", "data-parallel")
+
+
+def distribute(mode, batch_size):
+    """Sets (or with "none" clears) Keras' global distribution before any model is built.
+
+    "data-parallel": `keras.distribution.DataParallel` over all local devices: variables are
+    replicated, each batch is split along its first axis, and gradients are summed across devices
+    by XLA. `fit` distributes its batches itself; the engine's compiled steps shard their array
+    arguments (`function`). JAX only so far; the other backends raise `EngineError`, as does a
+    batch size the devices do not divide. Returns the number of devices (1 for "none").
+    """
+    import keras
+
+    if mode not in DISTRIBUTIONS:
+        raise EngineError(f"unknown distribution {mode!r}: choose from {', '.join(DISTRIBUTIONS)}")
+    if mode == "none":
+        if backend() == "jax" and keras.distribution.distribution() is not None:
+            keras.distribution.set_distribution(None)
+        return 1
+    if backend() != "jax":
+        raise EngineError(f"--distribute {mode} runs on the JAX backend only so far, not {backend()}")
+    devices = keras.distribution.list_devices()
+    if batch_size % len(devices):
+        raise EngineError(
+            f"--distribute {mode}: the batch size {batch_size} must be a multiple of the "
+            f"{len(devices)} devices"
+        )
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices)
+
+
+def data_parallel_devices():
+    """How many devices the active distribution splits each batch across (1 when none is set)."""
+    import keras
+
+    distribution = keras.distribution.distribution() if backend() == "jax" else None
+    return 1 if distribution is None else len(distribution.device_mesh.devices.flatten())
+
+
 def __getattr__(name):
     if name in (
         "Loop",

@@ -65,6 +65,20 @@ def value_and_grad(fn, wrt, has_aux):
     return ((value, aux) if has_aux else value), list(grads)
 
 
+def _shard_batches(tree, distribution):
+    """Arrays split along their first axis as `distribution` lays out data (`engine.distribute`);
+    scalars, and arrays whose first axis the devices do not divide, stay as they are."""
+    devices = distribution.device_mesh.devices.size
+
+    def put(x):
+        shape = getattr(x, "shape", None)
+        if not shape or shape[0] % devices:
+            return x
+        return keras.distribution.distribute_tensor(x, distribution.get_data_layout(shape))
+
+    return keras.tree.map_structure(put, tree)
+
+
 def function(fn, variables):
     ids = {id(v) for v in variables}
 
@@ -81,6 +95,9 @@ def function(fn, variables):
     compiled = jax.jit(pure, donate_argnums=0)
 
     def step(*args, **kwargs):
+        distribution = keras.distribution.distribution()
+        if distribution is not None:
+            args, kwargs = _shard_batches((args, kwargs), distribution)
         out, new_values = compiled([v.value for v in variables], args, kwargs)
         for variable, value in zip(variables, new_values):
             variable.assign(value)

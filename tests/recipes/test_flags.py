@@ -20,8 +20,9 @@ RECIPES = ROOT / "recipes"
 COMMON = RECIPES / "common"
 
 # Read by `cli.parse` and `cli.run` for every recipe, whatever the recipe's source says:
-# --quick selects the recipe's QUICK overrides inside `cli.parse`.
-GENERIC = {"quick"}
+# --quick selects the recipe's QUICK overrides inside `cli.parse`, and --distribute sets Keras'
+# distribution there (engine.distribute) before any model is built.
+GENERIC = {"quick", "distribute"}
 
 
 def _files(name):
