@@ -14,6 +14,27 @@ import json
 import time
 
 
+def date_batch(batch_size):
+    """(task, (source, decoder_input, target)): one batch of date pairs, sources padded to 23
+    characters and targets to 11, with vocabularies fitted on it."""
+    from recipes.common import translation
+
+    train, held, tokenizer = translation.load_task("dates", batch_size, 8, seed=0)
+    task = translation.Task(
+        "dates",
+        tokenizer,
+        train,
+        held,
+        translation.Vocabulary.fit([s for s, _ in train]),
+        translation.Vocabulary.fit([t for _, t in train]),
+        23,
+        11,
+        None,
+        None,
+    )
+    return task, translation.make_arrays(train, task.source_vocab, task.target_vocab, 23, 11)
+
+
 def measure(name, batch_size, steps):
     import keras
 
@@ -29,20 +50,7 @@ def measure(name, batch_size, steps):
     if name != "transformer":
         config.attention = name
     engine.set_seed(0)
-    train, held, tokenizer = translation.load_task("dates", batch_size, 8, seed=0)
-    task = translation.Task(
-        "dates",
-        tokenizer,
-        train,
-        held,
-        translation.Vocabulary.fit([s for s, _ in train]),
-        translation.Vocabulary.fit([t for _, t in train]),
-        23,
-        11,
-        None,
-        None,
-    )
-    arrays = translation.make_arrays(train, task.source_vocab, task.target_vocab, 23, 11)
+    task, arrays = date_batch(batch_size)
     model = build(config, task)
     model.compile(keras.optimizers.Adam(1e-3), loss=translation.masked_loss())
     started = time.perf_counter()

@@ -318,7 +318,7 @@ def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run
         sequences = ops.where(ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs))
         kept = time < lengths
         picks = ops.where(kept, time, ops.maximum(lengths - 1, 0))
-    result = (run or _run_layer)(layer, sequences, initial_state=initial_state, training=training)
+    result = (run or run_unmasked)(layer, sequences, initial_state=initial_state, training=training)
     states = list(result[1:])
     gathered = _take_steps(result[0], picks)
     # The state after each sequence's last real token: the last output read backwards, or the
@@ -344,8 +344,9 @@ def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run
     return [head, *states] if layer.return_state else head
 
 
-def _run_layer(layer, inputs, initial_state=None, training=None):
-    """[outputs (batch, time, units), *final states] of the layer run unmasked."""
+def run_unmasked(layer, inputs, initial_state=None, training=None):
+    """[outputs (batch, time, units), *final states] of a Keras RNN layer run unmasked, whatever
+    its `return_sequences` and `return_state`."""
     saved = layer.return_sequences, layer.return_state
     layer.return_sequences = layer.return_state = True
     try:

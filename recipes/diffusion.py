@@ -23,6 +23,11 @@ q(x_t | x_0) has the moments of the iterated one-step chain.
     python -m recipes.diffusion
     KERAS_BACKEND=jax python -m recipes.diffusion --epochs 60 --sampler ancestral
 
+Measured (default run, TensorFlow, seed 0; 35 epochs = 2,170 steps, 0.37 s a step on 2 quiet CPU
+cores, about 14 minutes, but 57 minutes on the shared machine): held-out noise MSE 0.030; 500 DDIM
+samples score FID 166.9 against 581.2 for the untrained U-Net (3.5x lower, class entropy 2.09 of
+2.30), DCGAN after 20 epochs: 7.8-31.5. The samples are strokes of digit width without the shape
+of digits: at this size and budget the issue's 5x is not reached.
 Outputs (under --out, default runs/diffusion): metrics.csv (noise-prediction MSE, training and
 held out, per epoch), curves.png, forward.png (a digit at t = 0, 100, .., 1000), samples.png,
 reverse.png (the samples along the reverse process), model.keras (the EMA U-Net: [x_t, t] ->

@@ -86,6 +86,7 @@ def dcgan():
 def _translation(name):
     """Bahdanau NMT (recipes/nmt_attention.py) or the Transformer (recipes/transformer.py) on one
     batch of 128 date pairs (sources padded to 23 characters, targets to 11), `train_on_batch`."""
+    from benchmarks.translation_steps import date_batch
     from recipes import engine
     from recipes.common import translation
 
@@ -100,22 +101,7 @@ def _translation(name):
         config.learning_rate = 1e-2  # what the recipe's main() picks for bahdanau
     batch = config.batch_size
     engine.set_seed(0)
-    train, held, tokenizer = translation.load_task("dates", batch, 8, seed=0)
-    task = translation.Task(
-        "dates",
-        tokenizer,
-        train,
-        held,
-        translation.Vocabulary.fit([s for s, _ in train]),
-        translation.Vocabulary.fit([t for _, t in train]),
-        23,
-        11,
-        None,
-        None,
-    )
-    source, decoder_input, target = translation.make_arrays(
-        train, task.source_vocab, task.target_vocab, 23, 11
-    )
+    task, (source, decoder_input, target) = date_batch(batch)
     model = recipe.build_model(config, task)
     translation.compile_for_training(config, model, recipe.build_optimizer(config, task))
     reference = {"logits": _numpy(model([source, decoder_input], training=True))}

@@ -14,6 +14,7 @@ around it: `recipes.common.nmt_models` does so for the NMT encoder's GRUs on tor
 
 import keras
 
+from layers.recurrent import run_unmasked
 from recipes.engine import backend
 
 
@@ -28,12 +29,7 @@ def unmasked_sequences(layer, inputs, initial_state=None, training=None):
     """
     if backend() == "torch" and _fused_on_torch(layer, training):
         return _torch_sequences(layer, inputs, initial_state)
-    saved = layer.return_sequences, layer.return_state
-    layer.return_sequences = layer.return_state = True
-    try:
-        return list(layer(inputs, initial_state=initial_state, training=training))
-    finally:
-        layer.return_sequences, layer.return_state = saved
+    return run_unmasked(layer, inputs, initial_state=initial_state, training=training)
 
 
 def _fused_on_torch(layer, training):
