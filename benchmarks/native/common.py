@@ -180,3 +180,40 @@ def check_counts(name, native_counts, project_counts):
         raise AssertionError(
             f"{name}: native parameter counts {native_counts} != project's {project_counts}"
         )
+
+
+def transformer_shapes(sizes):
+    """{name: shape} of the Transformer's weights (recipes/transformer.py's layout), for the JAX and
+    TensorFlow natives."""
+    d, f, h = sizes["d_model"], sizes["ff"], sizes["heads"]
+    k = d // h
+
+    def attention(prefix):
+        return {f"{prefix}_{n}": s for n, s in (
+            ("wq", (d, h, k)), ("bq", (h, k)), ("wk", (d, h, k)), ("bk", (h, k)),
+            ("wv", (d, h, k)), ("bv", (h, k)), ("wo", (h, k, d)), ("bo", (d,)))}  # fmt: skip
+
+    def norm(prefix):
+        return {f"{prefix}_gamma": (d,), f"{prefix}_beta": (d,)}
+
+    def ff(prefix):
+        return {
+            f"{prefix}_w1": (d, f),
+            f"{prefix}_b1": (f,),
+            f"{prefix}_w2": (f, d),
+            f"{prefix}_b2": (d,),
+        }
+
+    shapes = {
+        "source_embedding": (sizes["source_vocab"], d),
+        "target_embedding": (sizes["target_vocab"], d),
+    }
+    for i in range(sizes["layers"]):
+        shapes.update(
+            {**attention(f"e{i}_att"), **norm(f"e{i}_n1"), **ff(f"e{i}_ff"), **norm(f"e{i}_n2")}
+        )
+    for i in range(sizes["layers"]):
+        shapes.update({**attention(f"d{i}_self"), **norm(f"d{i}_n1"), **attention(f"d{i}_cross"),
+                       **norm(f"d{i}_n2"), **ff(f"d{i}_ff"), **norm(f"d{i}_n3")})  # fmt: skip
+    shapes.update(logits_w=(d, sizes["target_vocab"]), logits_b=(sizes["target_vocab"],))
+    return shapes

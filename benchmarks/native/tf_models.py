@@ -10,7 +10,7 @@ weights, `forward` gives the outputs compared with the project's and `prepare` r
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.native.common import keras_weights, positional_encoding
+from benchmarks.native.common import keras_weights, positional_encoding, transformer_shapes
 
 JIT = True  # tf.function(jit_compile=...) of the native steps
 
@@ -277,38 +277,9 @@ def _layer_norm(x, gamma, beta):
 
 class Transformer:
     def __init__(self, sizes):
-        d, f, h = sizes["d_model"], sizes["ff"], sizes["heads"]
-        k = d // h
+        d = sizes["d_model"]
         self.sizes = sizes
-
-        def attention(prefix):
-            return {f"{prefix}_{n}": s for n, s in (
-                ("wq", (d, h, k)), ("bq", (h, k)), ("wk", (d, h, k)), ("bk", (h, k)),
-                ("wv", (d, h, k)), ("bv", (h, k)), ("wo", (h, k, d)), ("bo", (d,)))}  # fmt: skip
-
-        def norm(prefix):
-            return {f"{prefix}_gamma": (d,), f"{prefix}_beta": (d,)}
-
-        def ff(prefix):
-            return {
-                f"{prefix}_w1": (d, f),
-                f"{prefix}_b1": (f,),
-                f"{prefix}_w2": (f, d),
-                f"{prefix}_b2": (d,),
-            }
-
-        shapes = {
-            "source_embedding": (sizes["source_vocab"], d),
-            "target_embedding": (sizes["target_vocab"], d),
-        }
-        for i in range(sizes["layers"]):
-            shapes.update(
-                {**attention(f"e{i}_att"), **norm(f"e{i}_n1"), **ff(f"e{i}_ff"), **norm(f"e{i}_n2")}
-            )
-        for i in range(sizes["layers"]):
-            shapes.update({**attention(f"d{i}_self"), **norm(f"d{i}_n1"), **attention(f"d{i}_cross"),
-                           **norm(f"d{i}_n2"), **ff(f"d{i}_ff"), **norm(f"d{i}_n3")})  # fmt: skip
-        shapes.update(logits_w=(d, sizes["target_vocab"]), logits_b=(sizes["target_vocab"],))
+        shapes = transformer_shapes(sizes)
         self.params = _variables(shapes, 4)
         self.source_pe = tf.constant(positional_encoding(sizes["source_length"], d))
         self.target_pe = tf.constant(positional_encoding(sizes["target_length"], d))
