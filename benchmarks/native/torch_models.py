@@ -176,7 +176,31 @@ def _masked_cross_entropy(logits, target):
     return F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0)
 
 
-class Bahdanau:
+class _Translation:
+    """The forward pass and the training step shared by the translation models (`self.logits`,
+    `self.opt`)."""
+
+    def forward(self, inputs):
+        with torch.no_grad():
+            logits = self.logits(*(torch.as_tensor(inputs[k]) for k in ("source", "decoder_input")))
+        return {"logits": logits.numpy()}
+
+    def prepare(self, project):
+        source, decoder_input, target = (
+            torch.as_tensor(project.arrays[k]).long() for k in ("source", "decoder_input", "target")
+        )
+
+        def step():
+            self.opt.zero_grad(set_to_none=True)
+            loss = _masked_cross_entropy(self.logits(source, decoder_input), target)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+        return step
+
+
+class Bahdanau(_Translation):
     """Bidirectional GRU encoder (nn.GRU on packed sequences), Bahdanau attention decoder."""
 
     def __init__(self, sizes):
@@ -244,27 +268,8 @@ class Bahdanau:
             state = z * state + (1 - z) * candidate
         return torch.stack(outputs, 1)
 
-    def forward(self, inputs):
-        with torch.no_grad():
-            logits = self.logits(*(torch.as_tensor(inputs[k]) for k in ("source", "decoder_input")))
-        return {"logits": logits.numpy()}
 
-    def prepare(self, project):
-        source, decoder_input, target = (
-            torch.as_tensor(project.arrays[k]).long() for k in ("source", "decoder_input", "target")
-        )
-
-        def step():
-            self.opt.zero_grad(set_to_none=True)
-            loss = _masked_cross_entropy(self.logits(source, decoder_input), target)
-            loss.backward()
-            self.opt.step()
-            return loss
-
-        return step
-
-
-class Transformer:
+class Transformer(_Translation):
     """Post-norm encoder-decoder; attention through F.scaled_dot_product_attention."""
 
     def __init__(self, sizes):
@@ -344,25 +349,6 @@ class Transformer:
             y = self._norm(y + self._attend(b[10:18], y, x, mask), b[18:20])
             y = self._norm(y + self._ff(y, b[20:24]), b[24:26])
         return y @ self.out[0] + self.out[1]
-
-    def forward(self, inputs):
-        with torch.no_grad():
-            logits = self.logits(*(torch.as_tensor(inputs[k]) for k in ("source", "decoder_input")))
-        return {"logits": logits.numpy()}
-
-    def prepare(self, project):
-        source, decoder_input, target = (
-            torch.as_tensor(project.arrays[k]).long() for k in ("source", "decoder_input", "target")
-        )
-
-        def step():
-            self.opt.zero_grad(set_to_none=True)
-            loss = _masked_cross_entropy(self.logits(source, decoder_input), target)
-            loss.backward()
-            self.opt.step()
-            return loss
-
-        return step
 
 
 NATIVE = {"dcgan": DCGAN, "bahdanau": Bahdanau, "transformer": Transformer}
