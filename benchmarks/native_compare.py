@@ -29,15 +29,16 @@ Writes the results as JSON (--json, default runs/native_compare.json).
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("tensorflow", "torch", "jax")
+if not __package__:  # run as a script: the project root on the path, for `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import timing  # noqa: E402
+
+ROOT, BACKENDS = timing.ROOT, timing.BACKENDS
 MODELS = ("dcgan", "bahdanau", "transformer")
 NATIVE_MODULES = {
     "tensorflow": "benchmarks.native.tf_models",
@@ -48,15 +49,6 @@ PROTOCOL = (
     "protocol: warm-up (compiling) excluded; project and native interleaved in one process per "
     "backend; median of {repeats} rounds of >= {seconds} s (>= {min_steps} steps) each"
 )
-
-
-def _rate(step, sync, seconds, min_steps):
-    count, start = 0, time.perf_counter()
-    while count < min_steps or time.perf_counter() - start < seconds:
-        out = step()
-        count += 1
-    sync(out)  # asynchronous backends (JAX) have finished every step once the last one has
-    return count / (time.perf_counter() - start)
 
 
 def measure(args):
@@ -91,7 +83,7 @@ def measure(args):
         for round_ in range(args.repeats):
             order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
             for side in order:
-                rates[side].append(_rate(*sides[side], args.seconds, args.min_steps))
+                rates[side].append(timing.rate(*sides[side], args.seconds, args.min_steps))
         project_rate = statistics.median(rates["project"])
         native_rate = statistics.median(rates["native"])
         results.append(
@@ -141,9 +133,7 @@ def main(argv=None):
     print(ROW.format("model", "batch", "backend", "project", "native", "ratio"))
     rows, failed = [], []
     for backend in args.backends:
-        env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
-        if backend == "torch":
-            env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
+        env = timing.backend_env(backend)
         argv_child = [a for a in (argv if argv is not None else sys.argv[1:])]
         proc = subprocess.run(
             [sys.executable, __file__, "--child", *argv_child, "--backends", backend],
