@@ -27,7 +27,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile $(PYTEST_ARGS); \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS); \
 	done
 
 lint: $(VENV)/.installed
