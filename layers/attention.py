@@ -288,7 +288,7 @@ class BahdanauAttention(_AlignmentAttention):
     def _scores(self, query, projected_key):
         projected_query = ops.matmul(query, self.query_kernel)  # (B, Tq, units)
         hidden = ops.tanh(ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_key, 1))
-        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)  # (B, Tq, Tk)
+        return ops.matmul(hidden, self.score_vector)  # sum_u hidden[b,q,k,u] v_a[u]: (B, Tq, Tk)
 
     def get_config(self):
         config = super().get_config()
@@ -386,7 +386,7 @@ class LuongAttention(_AlignmentAttention):
             return ops.matmul(query, ops.swapaxes(projected_key, 1, 2))  # (B, Tq, Tk)
         query_part = ops.matmul(query, self.concat_kernel[: self._query_dim])  # s W_s: (B, Tq, units)
         hidden = ops.tanh(ops.expand_dims(query_part, 2) + ops.expand_dims(projected_key, 1))
-        return ops.einsum("bqku,u->bqk", hidden, self.score_vector)  # (B, Tq, Tk)
+        return ops.matmul(hidden, self.score_vector)  # sum_u hidden[b,q,k,u] v_a[u]: (B, Tq, Tk)
 
     def get_config(self):
         config = super().get_config()
@@ -663,11 +663,15 @@ class MultiHeadAttention(keras.layers.Layer):
         )
 
     def _project(self, x, name):
-        """(B, T, D) -> (B, H, T, head_dim)."""
-        y = ops.einsum("btd,dhk->bhtk", x, getattr(self, f"{name}_kernel"))
+        """(B, T, D) -> (B, H, T, head_dim): one matrix product (B, T, D) x (D, H * head_dim), the
+        sum "btd,dhk->bhtk" without an einsum's copies."""
+        kernel = getattr(self, f"{name}_kernel")
+        features, heads, head_dim = kernel.shape
+        y = ops.matmul(x, ops.reshape(kernel, (features, heads * head_dim)))
         if self.use_bias:
-            y = y + ops.expand_dims(getattr(self, f"{name}_bias"), 1)  # (H, 1, head_dim)
-        return y
+            y = y + ops.reshape(getattr(self, f"{name}_bias"), (heads * head_dim,))
+        y = ops.reshape(y, (*ops.shape(x)[:-1], heads, head_dim))  # (B, T, H, head_dim)
+        return ops.transpose(y, (0, 2, 1, 3))
 
     def call(
         self,
@@ -698,7 +702,12 @@ class MultiHeadAttention(keras.layers.Layer):
             training=training,
             use_causal_mask=use_causal_mask,
         )
-        output = ops.einsum("bhtv,hvd->btd", heads, self.output_kernel)  # (B, Tq, D_out)
+        # sum_h head_h W_o[h] = Concat(heads) W_O: "bhtv,hvd->btd" as one matrix product.
+        heads_dim, value_dim, output_dim = self.output_kernel.shape
+        concat = ops.transpose(heads, (0, 2, 1, 3))  # (B, Tq, H, value_dim)
+        concat = ops.reshape(concat, (*ops.shape(concat)[:2], heads_dim * value_dim))
+        kernel = ops.reshape(self.output_kernel, (heads_dim * value_dim, output_dim))
+        output = ops.matmul(concat, kernel)  # (B, Tq, D_out)
         if self.use_bias:
             output = output + self.output_bias
         return (output, weights) if return_attention_scores else output
