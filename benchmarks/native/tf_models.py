@@ -175,21 +175,36 @@ def _masked_cross_entropy(logits, target):
     return tf.reduce_sum(losses * mask) / tf.reduce_sum(mask)
 
 
-def _translation_prepare(model, project, opt):
-    source, decoder_input, target = (
-        tf.constant(project.arrays[k], tf.int32) for k in ("source", "decoder_input", "target")
-    )
-    variables = list(model.params.values())
-    adam = Adam(variables, **opt)
+class _Translation:
+    """What the TensorFlow translation models share: `forward` and the compiled Adam step of
+    `prepare`, around the subclass's `logits(source, decoder_input)` and `params`."""
 
-    @tf.function(jit_compile=JIT)
-    def step(source, decoder_input, target):
-        with tf.GradientTape() as tape:
-            loss = _masked_cross_entropy(model.logits(source, decoder_input), target)
-        adam.apply(tape.gradient(loss, variables))
-        return loss
+    def counts(self):
+        return {"model": _count(self.params)}
 
-    return lambda: step(source, decoder_input, target)
+    def load(self, project):
+        _load(self.params, keras_weights(project.models["model"]))
+
+    def forward(self, inputs):
+        logits = self.logits(*(tf.constant(inputs[k]) for k in ("source", "decoder_input")))
+        return {"logits": logits.numpy()}
+
+    def prepare(self, project):
+        source, decoder_input, target = (
+            tf.constant(project.arrays[k], tf.int32) for k in ("source", "decoder_input", "target")
+        )
+        variables = list(self.params.values())
+        s = self.sizes
+        adam = Adam(variables, lr=s["lr"], beta_2=s["beta_2"], epsilon=s["epsilon"])
+
+        @tf.function(jit_compile=JIT)
+        def step(source, decoder_input, target):
+            with tf.GradientTape() as tape:
+                loss = _masked_cross_entropy(self.logits(source, decoder_input), target)
+            adam.apply(tape.gradient(loss, variables))
+            return loss
+
+        return lambda: step(source, decoder_input, target)
 
 
 def _gru(x_proj, mask, recurrent, bias_h, reverse):
@@ -207,7 +222,7 @@ def _gru(x_proj, mask, recurrent, bias_h, reverse):
     return tf.stack(outputs, 1), h
 
 
-class Bahdanau:
+class Bahdanau(_Translation):
     def __init__(self, sizes):
         e, h, a, m = sizes["embedding"], sizes["units"], sizes["attention_units"], sizes["maxout_units"]
         v_s, v_t = sizes["source_vocab"], sizes["target_vocab"]
@@ -225,12 +240,6 @@ class Bahdanau:
             },
             3,
         )  # fmt: skip
-
-    def counts(self):
-        return {"model": _count(self.params)}
-
-    def load(self, project):
-        _load(self.params, keras_weights(project.models["model"]))
 
     def logits(self, source, decoder_input):
         p = self.params
@@ -259,23 +268,13 @@ class Bahdanau:
             state = z * state + (1 - z) * candidate
         return tf.stack(outputs, 1)
 
-    def forward(self, inputs):
-        logits = self.logits(*(tf.constant(inputs[k]) for k in ("source", "decoder_input")))
-        return {"logits": logits.numpy()}
-
-    def prepare(self, project):
-        s = self.sizes
-        return _translation_prepare(
-            self, project, dict(lr=s["lr"], beta_2=s["beta_2"], epsilon=s["epsilon"])
-        )
-
 
 def _layer_norm(x, gamma, beta):
     mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
     return (x - mean) * tf.math.rsqrt(var + 1e-6) * gamma + beta
 
 
-class Transformer:
+class Transformer(_Translation):
     def __init__(self, sizes):
         d = sizes["d_model"]
         self.sizes = sizes
@@ -283,12 +282,6 @@ class Transformer:
         self.params = _variables(shapes, 4)
         self.source_pe = tf.constant(positional_encoding(sizes["source_length"], d))
         self.target_pe = tf.constant(positional_encoding(sizes["target_length"], d))
-
-    def counts(self):
-        return {"model": _count(self.params)}
-
-    def load(self, project):
-        _load(self.params, keras_weights(project.models["model"]))
 
     def _attend(self, prefix, query, memory, mask):
         p = self.params
@@ -326,16 +319,6 @@ class Transformer:
             y = norm(y + self._attend(f"d{i}_cross", y, x, padding), f"d{i}_n2")
             y = norm(y + ff(y, f"d{i}_ff"), f"d{i}_n3")
         return y @ p["logits_w"] + p["logits_b"]
-
-    def forward(self, inputs):
-        logits = self.logits(*(tf.constant(inputs[k]) for k in ("source", "decoder_input")))
-        return {"logits": logits.numpy()}
-
-    def prepare(self, project):
-        s = self.sizes
-        return _translation_prepare(
-            self, project, dict(lr=s["lr"], beta_2=s["beta_2"], epsilon=s["epsilon"])
-        )
 
 
 NATIVE = {"dcgan": DCGAN, "bahdanau": Bahdanau, "transformer": Transformer}
