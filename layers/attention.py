@@ -29,6 +29,8 @@ import math
 import keras
 from keras import ops
 
+from layers._direct import direct
+
 
 def _large_negative(dtype):
     """The score given to masked positions (what keras.layers.Softmax uses)."""
@@ -693,10 +695,13 @@ class MultiHeadAttention(keras.layers.Layer):
             _fail(self, "attention_mask", "(batch, Tq, Tv)", _shape(attention_mask))
         # One mask for every head: (B, 1, Tq, Tv), or None.
         mask = _combined_mask(self, 4, query_mask, value_mask, key_mask, attention_mask)
-        heads, weights = self.attention(
-            query=self._project(query, "query"),  # (B, H, Tq, key_dim)
-            value=self._project(value, "value"),  # (B, H, Tv, value_dim)
-            key=self._project(key, "key"),  # (B, H, Tv, key_dim)
+        query = self._project(query, "query")  # (B, H, Tq, key_dim)
+        value = self._project(value, "value")  # (B, H, Tv, value_dim)
+        key = self._project(key, "key")  # (B, H, Tv, key_dim)
+        heads, weights = direct(self.attention, query, value, key)(  # layers._direct
+            query=query,
+            value=value,
+            key=key,
             attention_mask=mask,
             return_attention_scores=True,
             training=training,

@@ -5,6 +5,7 @@ encoding and post-norm encoder and decoder blocks built on `layers.attention.Mul
 import keras
 from keras import ops
 
+from layers._direct import direct
 from layers.attention import MultiHeadAttention
 
 
@@ -151,8 +152,14 @@ class _Block(keras.layers.Layer):
             return keras.random.dropout(x, self.dropout, seed=self.seed_generator)
         return x
 
+    def _norm_sum(self, norm, x, residual, training):
+        """LayerNorm(x + Dropout(residual))."""
+        x = x + self._dropout(residual, training)
+        return direct(norm, x)(x)
+
     def _feed_forward(self, x, norm, training):
-        return norm(x + self._dropout(self.ff_output(self.ff_hidden(x)), training))
+        hidden = direct(self.ff_hidden, x)(x)
+        return self._norm_sum(norm, x, direct(self.ff_output, hidden)(hidden), training)
 
     def get_config(self):
         config = super().get_config()
@@ -216,8 +223,11 @@ class TransformerEncoderBlock(_Block):
 
     def call(self, inputs, mask=None, training=None):
         _check_sequence(self, "inputs", inputs.shape, self.attention_norm.gamma.shape[0])
-        attended = self.self_attention(query=inputs, value=inputs, value_mask=mask, training=training)
-        hidden = self.attention_norm(inputs + self._dropout(attended, training))
+        # Sub-layers called directly on torch (layers._direct) when that changes nothing.
+        attended = direct(self.self_attention, inputs)(
+            query=inputs, value=inputs, value_mask=mask, training=training
+        )
+        hidden = self._norm_sum(self.attention_norm, inputs, attended, training)
         return self._feed_forward(hidden, self.output_norm, training)
 
     def compute_output_shape(self, input_shape):
@@ -294,22 +304,23 @@ class TransformerDecoderBlock(_Block):
         d_model = self.output_norm.gamma.shape[0]
         _check_sequence(self, "inputs", inputs.shape, d_model)
         self._check_memory(inputs.shape, encoder_outputs.shape, self.cross_attention.key_kernel.shape[0])
-        attended = self.self_attention(
+        # Sub-layers called directly on torch (layers._direct) when that changes nothing.
+        attended = direct(self.self_attention, inputs)(
             query=inputs,
             value=inputs,
             value_mask=inputs_mask,
             training=training,
             use_causal_mask=use_causal_mask,
         )
-        hidden = self.self_attention_norm(inputs + self._dropout(attended, training))
-        attended, weights = self.cross_attention(
+        hidden = self._norm_sum(self.self_attention_norm, inputs, attended, training)
+        attended, weights = direct(self.cross_attention, hidden, encoder_outputs)(
             query=hidden,
             value=encoder_outputs,
             value_mask=encoder_outputs_mask,
             return_attention_scores=True,
             training=training,
         )
-        hidden = self.cross_attention_norm(hidden + self._dropout(attended, training))
+        hidden = self._norm_sum(self.cross_attention_norm, hidden, attended, training)
         outputs = self._feed_forward(hidden, self.output_norm, training)
         return (outputs, weights) if return_attention_scores else outputs
 

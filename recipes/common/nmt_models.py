@@ -16,8 +16,10 @@ from layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
+from layers._direct import direct
 from layers.recurrent import masked_rnn
 from recipes.common.translation import ATTENTIONS
+from recipes.engine import attention as attention_kernels
 from recipes.engine.rnn import unmasked_sequences
 
 
@@ -43,14 +45,6 @@ class _TranslationModel(keras.Model):
             target_length=self.target_length,
         )
         return config
-
-
-def _direct(layer):
-    """`layer.call` where Keras' `Layer.__call__` would add nothing but its cost: a built float32
-    layer (nothing to autocast), called eagerly on torch with float32 inputs and `training` passed
-    explicitly. About a third of a millisecond
-    per call on the CPU, and the decoder loop makes four calls per target step. `layer` otherwise."""
-    return layer.call if layer.built and layer.dtype_policy.name == "float32" else layer
 
 
 @keras.saving.register_keras_serializable(package="recipes")
@@ -82,7 +76,6 @@ class AttentionNMT(_TranslationModel):
     """
 
     fused_recurrence = True  # False: the encoder's GRUs always take Keras' masked path (benchmarks)
-    direct_calls = True  # False: the decoder loop calls its layers through Keras' __call__ (tests)
 
     def __init__(
         self,
@@ -167,11 +160,9 @@ class AttentionNMT(_TranslationModel):
         return [annotations, mask, self.attention.project_key(annotations)], states
 
     def _step_layers(self):
-        """(attention, cell, readout, logits), called directly (`_direct`) in eager torch steps."""
-        layers = (self.attention, self.cell, self.readout, self.logits)
-        if self.direct_calls and keras.backend.backend() == "torch":
-            return tuple(_direct(layer) for layer in layers)
-        return layers
+        """(attention, cell, readout, logits), called directly on torch (`layers._direct`): the
+        decoder loop's inputs are the model's own float32 tensors, without Keras masks."""
+        return tuple(direct(layer) for layer in (self.attention, self.cell, self.readout, self.logits))
 
     def _attend(self, attention, query, memory):
         """(context (B, 2N_h), weights (B, S)) of one decoder state (B, d) over the annotations."""
@@ -302,15 +293,16 @@ class TransformerNMT(_TranslationModel):
         self.built = True
 
     def _embed(self, embedding, ids):
-        return self.positions(embedding(ids) * keras.ops.sqrt(float(self.d_model)))
+        x = direct(embedding, ids)(ids) * keras.ops.sqrt(float(self.d_model))
+        return direct(self.positions, x)(x)
 
     def encode(self, source, training=False):
         """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
         ops = keras.ops
         mask = ops.not_equal(source, 0)  # (B, S)
         x = self._embed(self.source_embedding, source)  # (B, S, d)
-        for block in self.encoder_blocks:
-            x = block(x, mask=mask, training=training)  # (B, S, d)
+        for block in self.encoder_blocks:  # in torch's own ops on torch (engine.attention)
+            x = attention_kernels.encoder_block(block, x, mask, training)  # (B, S, d)
         batch = ops.shape(source)[0]
         buffer = ops.zeros((batch, self.target_length), "int32")
         position = ops.zeros((batch,), "int32")
@@ -320,11 +312,10 @@ class TransformerNMT(_TranslationModel):
         outputs, mask = memory
         y = self._embed(self.target_embedding, decoder_input)  # (B, T, d)
         weights = None
-        for block in self.decoder_blocks:
-            y, weights = block(
-                y, outputs, encoder_outputs_mask=mask, return_attention_scores=True, training=training
-            )  # (B, T, d), weights (B, heads, T, S)
-        return self.logits(y), weights  # (B, T, V)
+        for block in self.decoder_blocks:  # in torch's own ops on torch (engine.attention)
+            y, weights = attention_kernels.decoder_block(block, y, outputs, mask, training)
+            # y (B, T, d), weights (B, heads, T, S)
+        return direct(self.logits, y)(y), weights  # (B, T, V)
 
     def decode_step(self, token, states, memory):
         """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S)).

@@ -1,11 +1,12 @@
-"""recipes.common.nmt_models: the attention decoder's direct layer calls on torch (`_direct`) give
-the numbers of Keras' `Layer.__call__` path, forward, backward and in a decoding step."""
+"""recipes.common.nmt_models: the attention decoder's direct layer calls on torch (`layers._direct`)
+give the numbers of Keras' `Layer.__call__` path, forward, backward and in a decoding step."""
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
+from layers import _direct
 from recipes import engine
 from recipes.common.nmt_models import AttentionNMT
 from tests.conftest import BACKEND
@@ -49,7 +50,7 @@ def test_direct_calls_equal_keras_calls(monkeypatch, attention):
     layers = model._step_layers()
     assert layers == (model.attention.call, model.cell.call, model.readout.call, model.logits.call)
     direct = _run(model)
-    monkeypatch.setattr(AttentionNMT, "direct_calls", False)
+    monkeypatch.setattr(_direct, "ENABLED", False)
     assert model._step_layers() == (model.attention, model.cell, model.readout, model.logits)
     for got, want in zip(direct, _run(model), strict=True):
         np.testing.assert_array_equal(got, want)

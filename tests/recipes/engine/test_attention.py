@@ -1,0 +1,95 @@
+"""engine.attention: the Transformer blocks in torch's own ops equal the `layers` blocks (outputs
+and gradients, 1e-5), and the blocks themselves run wherever the kernels do not apply."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from layers import TransformerDecoderBlock, TransformerEncoderBlock
+from recipes import engine
+from recipes.engine import attention
+from tests.conftest import BACKEND
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((3, 5, 8)).astype("float32")
+Z = RNG.standard_normal((3, 4, 8)).astype("float32")
+# Right-padded, full, and one row with every position masked (zero weights, as the layers give).
+X_MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+Z_MASK = np.array([[1, 1, 0, 0], [1, 0, 1, 1], [0, 0, 0, 0]], bool)
+
+
+def _randomized(block, *shapes):
+    block.build(*shapes)
+    rng = np.random.default_rng(1)
+    block.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in block.get_weights()])
+    return block
+
+
+def _weighted_sum(x):
+    return ops.sum(x * ops.reshape(ops.cos(ops.arange(ops.size(x), dtype="float32")), x.shape))
+
+
+def _outputs_and_grads(run, block, *inputs):
+    """Outputs, then the gradients of a weighted sum of them w.r.t. the weights and the inputs."""
+    tensors = [ops.convert_to_tensor(x) for x in inputs]
+
+    def loss(*tensors):
+        return sum(_weighted_sum(out) for out in run(*tensors))
+
+    value, grads = engine.value_and_grad(loss, [*block.trainable_variables, *tensors])
+    outputs = [ops.convert_to_numpy(out) for out in run(*tensors)]
+    return [float(value), *outputs, *(ops.convert_to_numpy(g) for g in grads)]
+
+
+def _assert_close(got, want):
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="elsewhere the kernels are the blocks themselves")
+@pytest.mark.parametrize("mask", [None, X_MASK])
+def test_encoder_kernel_equals_the_block(mask):
+    block = _randomized(TransformerEncoderBlock(num_heads=2, ff_dim=16), X.shape)
+    x = ops.convert_to_tensor(X)
+    assert attention._fused(block, True, x)
+    _assert_close(
+        _outputs_and_grads(lambda x: [attention.encoder_block(block, x, mask, True)], block, X),
+        _outputs_and_grads(lambda x: [block(x, mask=mask, training=True)], block, X),
+    )
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="elsewhere the kernels are the blocks themselves")
+@pytest.mark.parametrize("mask", [None, Z_MASK])
+def test_decoder_kernel_equals_the_block(mask):
+    block = _randomized(TransformerDecoderBlock(num_heads=2, ff_dim=16), X.shape, Z.shape)
+
+    def kernel(y, z):
+        return attention.decoder_block(block, y, z, mask, True)
+
+    def layer(y, z):
+        return block(y, z, encoder_outputs_mask=mask, return_attention_scores=True, training=True)
+
+    _assert_close(_outputs_and_grads(kernel, block, X, Z), _outputs_and_grads(layer, block, X, Z))
+
+
+def test_the_block_runs_where_the_kernel_does_not_apply():
+    def dropout_block():  # seeded: two of them draw the same dropout masks
+        return _randomized(TransformerEncoderBlock(2, 16, dropout=0.1, seed=7), X.shape)
+
+    block, x = dropout_block(), ops.convert_to_tensor(X)
+    assert attention._fused(block, False, x) == (BACKEND == "torch")
+    assert not attention._fused(block, True, x)  # dropout while training: the block's own dropout
+    masked = keras.layers.Embedding(5, 8, mask_zero=True)(np.array([[1, 2, 0, 0, 0]]))
+    assert not attention._fused(block, False, masked)  # a Keras mask: the block fills query_mask
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        mixed = _randomized(TransformerEncoderBlock(num_heads=2, ff_dim=16), X.shape)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert not attention._fused(mixed, False, x)
+    # There the kernel's result is the block's, dropout masks included.
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(attention.encoder_block(block, x, X_MASK, True)),
+        ops.convert_to_numpy(dropout_block()(x, mask=X_MASK, training=True)),
+    )
