@@ -293,9 +293,11 @@ def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run
         mask: (batch, time) booleans, True up to each sequence's length.
         initial_state: as for the layer.
         training: as for the layer.
-        run: `run(layer, inputs, initial_state=, training=) -> [outputs (batch, time, units) in the
-            layer's processing order, *final states]`, the layer's unmasked recurrence; None: the
-            layer itself (`recipes.engine.rnn.unmasked_sequences` is the fused one on torch).
+        run: `run(layer, inputs, initial_state=, training=, lengths=) -> [outputs (batch, time,
+            units) in the layer's processing order, *final states]`, the layer's unmasked
+            recurrence; None: the layer itself (`recipes.engine.rnn.unmasked_sequences` is the fused
+            one on torch). Only each row's first `lengths` (batch,) outputs are used (the inputs
+            hold that row's real tokens first), so a run may skip the rest.
 
     Returns:
         What the layer returns: outputs (batch, time, units) or the last output (batch, units),
@@ -318,7 +320,14 @@ def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run
         sequences = ops.where(ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs))
         kept = time < lengths
         picks = ops.where(kept, time, ops.maximum(lengths - 1, 0))
-    result = (run or run_unmasked)(layer, sequences, initial_state=initial_state, training=training)
+    # Each row's outputs from its length on (processing order) are not used below.
+    result = (run or run_unmasked)(
+        layer,
+        sequences,
+        initial_state=initial_state,
+        training=training,
+        lengths=ops.reshape(lengths, (-1,)),
+    )
     states = list(result[1:])
     gathered = _take_steps(result[0], picks)
     # The state after each sequence's last real token: the last output read backwards, or the
@@ -344,9 +353,9 @@ def right_padded_rnn(layer, inputs, mask, initial_state=None, training=None, run
     return [head, *states] if layer.return_state else head
 
 
-def run_unmasked(layer, inputs, initial_state=None, training=None):
+def run_unmasked(layer, inputs, initial_state=None, training=None, lengths=None):
     """[outputs (batch, time, units), *final states] of a Keras RNN layer run unmasked, whatever
-    its `return_sequences` and `return_state`."""
+    its `return_sequences` and `return_state` (`lengths`, a `right_padded_rnn` hint, unused)."""
     saved = layer.return_sequences, layer.return_state
     layer.return_sequences = layer.return_state = True
     try:

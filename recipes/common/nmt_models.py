@@ -19,7 +19,7 @@ from layers import (
 from layers._direct import direct
 from layers.recurrent import masked_rnn
 from recipes.common.translation import ATTENTIONS
-from recipes.engine import attention as attention_kernels
+from recipes.engine import kernels
 from recipes.engine.rnn import unmasked_sequences
 
 
@@ -160,9 +160,9 @@ class AttentionNMT(_TranslationModel):
         return [annotations, mask, self.attention.project_key(annotations)], states
 
     def _step_layers(self):
-        """(attention, cell, readout, logits), called directly on torch (`layers._direct`): the
-        decoder loop's inputs are the model's own float32 tensors, without Keras masks."""
-        return tuple(direct(layer) for layer in (self.attention, self.cell, self.readout, self.logits))
+        """(attention, cell, readout, logits) as torch kernels on torch (`engine.kernels.step_calls`;
+        the decoder loop's inputs are the model's own float32 tensors, without Keras masks)."""
+        return kernels.step_calls(self.attention, self.cell, self.readout, self.logits)
 
     def _attend(self, attention, query, memory):
         """(context (B, 2N_h), weights (B, S)) of one decoder state (B, d) over the annotations."""
@@ -301,8 +301,8 @@ class TransformerNMT(_TranslationModel):
         ops = keras.ops
         mask = ops.not_equal(source, 0)  # (B, S)
         x = self._embed(self.source_embedding, source)  # (B, S, d)
-        for block in self.encoder_blocks:  # in torch's own ops on torch (engine.attention)
-            x = attention_kernels.encoder_block(block, x, mask, training)  # (B, S, d)
+        for block in self.encoder_blocks:  # in torch's own ops on torch (engine.kernels)
+            x = kernels.encoder_block(block, x, mask, training)  # (B, S, d)
         batch = ops.shape(source)[0]
         buffer = ops.zeros((batch, self.target_length), "int32")
         position = ops.zeros((batch,), "int32")
@@ -312,8 +312,8 @@ class TransformerNMT(_TranslationModel):
         outputs, mask = memory
         y = self._embed(self.target_embedding, decoder_input)  # (B, T, d)
         weights = None
-        for block in self.decoder_blocks:  # in torch's own ops on torch (engine.attention)
-            y, weights = attention_kernels.decoder_block(block, y, outputs, mask, training)
+        for block in self.decoder_blocks:  # in torch's own ops on torch (engine.kernels)
+            y, weights = kernels.decoder_block(block, y, outputs, mask, training)
             # y (B, T, d), weights (B, heads, T, S)
         return direct(self.logits, y)(y), weights  # (B, T, V)
 

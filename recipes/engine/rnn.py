@@ -3,10 +3,11 @@
 `unmasked_sequences(layer, inputs)` returns `[outputs, *final states]` of a built Keras `GRU` or
 `LSTM` run without a mask, outputs in the layer's processing order (reversed for `go_backwards`),
 as `layer(inputs)` with `return_sequences` and `return_state` would. On torch it is one
-`torch._VF.gru` / `torch._VF.lstm` call, the C++ loop behind `torch.nn.GRU`/`LSTM`: Keras' torch
-backend uses it on CUDA only and runs a Python loop over the time steps on the CPU. Elsewhere, and
-for layers the fused call does not cover (other activations, no bias, GRU `reset_after=False`,
-dropout while training, mixed precision, unbuilt), it is the layer itself.
+`torch._VF.gru` / `torch._VF.lstm` call, the C++ loop behind `torch.nn.GRU`/`LSTM` (Keras' torch
+backend uses it on CUDA only and runs a Python loop over the time steps on the CPU), on packed
+sequences when `right_padded_rnn` passes the lengths. Elsewhere, and for layers the fused call
+does not cover (other activations, no bias, GRU `reset_after=False`, dropout while training,
+mixed precision, unbuilt), it is the layer itself.
 
 `layers.recurrent.right_padded_rnn(..., run=unmasked_sequences)` then applies a right-padded mask
 around it: `recipes.common.nmt_models` does so for the NMT encoder's GRUs on torch.
@@ -18,7 +19,7 @@ from layers.recurrent import run_unmasked
 from recipes.engine import backend
 
 
-def unmasked_sequences(layer, inputs, initial_state=None, training=None):
+def unmasked_sequences(layer, inputs, initial_state=None, training=None, lengths=None):
     """[outputs (batch, time, units), *states] of `layer` (a Keras GRU or LSTM) over `inputs`.
 
     Args:
@@ -26,9 +27,14 @@ def unmasked_sequences(layer, inputs, initial_state=None, training=None):
         inputs: (batch, time, features).
         initial_state: the layer's initial state(s), or None for zeros.
         training: as for the layer (dropout makes the layer run itself).
+        lengths: optional (batch,) ints, `right_padded_rnn`'s hint that only each row's first
+            `lengths` outputs (processing order) are used. On torch the fused call then runs on
+            packed sequences (`torch.nn.utils.rnn.pack_padded_sequence`, what `nn.GRU` users do):
+            the steps past each length are skipped, forward and backward; those outputs are zeros
+            and the final states are the ones after each row's length. Elsewhere it is unused.
     """
     if backend() == "torch" and _fused_on_torch(layer, training):
-        return _torch_sequences(layer, inputs, initial_state)
+        return _torch_sequences(layer, inputs, initial_state, lengths)
     return run_unmasked(layer, inputs, initial_state=initial_state, training=training)
 
 
@@ -48,8 +54,9 @@ def _fused_on_torch(layer, training):
     )
 
 
-def _torch_sequences(layer, inputs, initial_state):
+def _torch_sequences(layer, inputs, initial_state, lengths=None):
     import torch
+    from torch.nn.utils import rnn as torch_rnn
 
     cell = layer.cell
     kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
@@ -64,16 +71,28 @@ def _torch_sequences(layer, inputs, initial_state):
         given = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
         states = [keras.ops.convert_to_tensor(s, "float32")[None] for s in given]
     train = torch.is_grad_enabled()
-    if type(layer).__name__ == "GRU":
+    gru = type(layer).__name__ == "GRU"
+    if gru:
         # Keras' gate blocks z, r, h; torch's r, z, n; bias rows: input, recurrent.
         def reorder(w):
             z, r, h = torch.chunk(w, 3, dim=-1)
             return torch.cat([r, z, h], dim=-1)
 
         params = [reorder(kernel).T, reorder(recurrent).T, reorder(bias[0]), reorder(bias[1])]
-        outputs, h = torch._VF.gru(x, states[0], params, True, 1, 0.0, train, False, True)
-        return [outputs, h[0]]
-    # LSTM: the same gate order (i, f, c, o); Keras has one bias.
-    params = [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
-    outputs, h, c = torch._VF.lstm(x, tuple(states), params, True, 1, 0.0, train, False, True)
-    return [outputs, h[0], c[0]]
+    else:  # LSTM: the same gate order (i, f, c, o); Keras has one bias.
+        params = [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
+    run = torch._VF.gru if gru else torch._VF.lstm
+    hidden = states[0] if gru else tuple(states)
+    if lengths is None:
+        outputs, *final = run(x, hidden, params, True, 1, 0.0, train, False, True)
+        return [outputs, *(s[0] for s in final)]
+    # An empty row runs one step (its outputs are not used); packing needs lengths >= 1 on the CPU.
+    lengths = keras.ops.convert_to_tensor(lengths).to("cpu", torch.int64).clamp(min=1)
+    packed = torch_rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    order = packed.sorted_indices
+    hidden = hidden.index_select(1, order) if gru else tuple(s.index_select(1, order) for s in hidden)
+    data, *final = run(packed.data, packed.batch_sizes, hidden, params, True, 1, 0.0, train, False)
+    outputs, _ = torch_rnn.pad_packed_sequence(
+        packed._replace(data=data), batch_first=True, total_length=x.shape[1]
+    )
+    return [outputs, *(s[0].index_select(0, packed.unsorted_indices) for s in final)]

@@ -47,6 +47,22 @@ def test_unmasked_sequences_equal_the_layer(name):
         np.testing.assert_allclose(g, e, atol=1e-5)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="elsewhere unmasked_sequences is the layer itself")
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_packed_sequences_equal_the_unpacked_run_up_to_each_length(name):
+    factory, start = LAYERS[name]
+    layer = factory()
+    layer.build(X.shape)
+    lengths = np.array([6, 4, 1, 3], "int32")
+    full = numpy(rnn.unmasked_sequences(layer, X, initial_state=start))
+    packed = numpy(rnn.unmasked_sequences(layer, X, initial_state=start, lengths=lengths))
+    steps = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    np.testing.assert_allclose(packed[0][steps], full[0][steps], atol=1e-6)
+    assert np.all(packed[0][~steps] == 0)  # the skipped steps
+    # The final states are the ones after each row's length (a GRU's state is its output).
+    np.testing.assert_allclose(packed[1], full[0][np.arange(4), lengths - 1], atol=1e-6)
+
+
 def test_layers_the_fused_call_leaves_to_keras():
     assert not rnn._fused_on_torch(keras.layers.GRU(5, reset_after=False), training=False)
     layer = keras.layers.GRU(5, dropout=0.5, return_sequences=True, seed=5)

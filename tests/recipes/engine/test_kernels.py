@@ -1,5 +1,5 @@
-"""engine.attention: the Transformer blocks in torch's own ops equal the `layers` blocks (outputs
-and gradients, 1e-5), and the blocks themselves run wherever the kernels do not apply."""
+"""engine.kernels: the Transformer blocks and the decoder-step layers in torch's own ops equal the
+layers (outputs and gradients, 1e-5), and the layers themselves run wherever the kernels do not apply."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ from keras import ops
 
 from layers import TransformerDecoderBlock, TransformerEncoderBlock
 from recipes import engine
-from recipes.engine import attention
+from recipes.engine import kernels
 from tests.conftest import BACKEND
 
 RNG = np.random.default_rng(0)
@@ -52,9 +52,9 @@ def _assert_close(got, want):
 def test_encoder_kernel_equals_the_block(mask):
     block = _randomized(TransformerEncoderBlock(num_heads=2, ff_dim=16), X.shape)
     x = ops.convert_to_tensor(X)
-    assert attention._fused(block, True, x)
+    assert kernels._fused(block, True, x)
     _assert_close(
-        _outputs_and_grads(lambda x: [attention.encoder_block(block, x, mask, True)], block, X),
+        _outputs_and_grads(lambda x: [kernels.encoder_block(block, x, mask, True)], block, X),
         _outputs_and_grads(lambda x: [block(x, mask=mask, training=True)], block, X),
     )
 
@@ -65,7 +65,7 @@ def test_decoder_kernel_equals_the_block(mask):
     block = _randomized(TransformerDecoderBlock(num_heads=2, ff_dim=16), X.shape, Z.shape)
 
     def kernel(y, z):
-        return attention.decoder_block(block, y, z, mask, True)
+        return kernels.decoder_block(block, y, z, mask, True)
 
     def layer(y, z):
         return block(y, z, encoder_outputs_mask=mask, return_attention_scores=True, training=True)
@@ -78,18 +78,18 @@ def test_the_block_runs_where_the_kernel_does_not_apply():
         return _randomized(TransformerEncoderBlock(2, 16, dropout=0.1, seed=7), X.shape)
 
     block, x = dropout_block(), ops.convert_to_tensor(X)
-    assert attention._fused(block, False, x) == (BACKEND == "torch")
-    assert not attention._fused(block, True, x)  # dropout while training: the block's own dropout
+    assert kernels._fused(block, False, x) == (BACKEND == "torch")
+    assert not kernels._fused(block, True, x)  # dropout while training: the block's own dropout
     masked = keras.layers.Embedding(5, 8, mask_zero=True)(np.array([[1, 2, 0, 0, 0]]))
-    assert not attention._fused(block, False, masked)  # a Keras mask: the block fills query_mask
+    assert not kernels._fused(block, False, masked)  # a Keras mask: the block fills query_mask
     keras.config.set_dtype_policy("mixed_float16")
     try:
         mixed = _randomized(TransformerEncoderBlock(num_heads=2, ff_dim=16), X.shape)
     finally:
         keras.config.set_dtype_policy("float32")
-    assert not attention._fused(mixed, False, x)
+    assert not kernels._fused(mixed, False, x)
     # There the kernel's result is the block's, dropout masks included.
     np.testing.assert_array_equal(
-        ops.convert_to_numpy(attention.encoder_block(block, x, X_MASK, True)),
+        ops.convert_to_numpy(kernels.encoder_block(block, x, X_MASK, True)),
         ops.convert_to_numpy(dropout_block()(x, mask=X_MASK, training=True)),
     )
