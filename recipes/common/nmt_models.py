@@ -16,7 +16,6 @@ from layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
-from layers._direct import direct
 from layers.recurrent import masked_rnn
 from recipes.common.translation import ATTENTIONS
 from recipes.engine import kernels
@@ -145,7 +144,8 @@ class AttentionNMT(_TranslationModel):
         ops = keras.ops
         # Padding is masked: the GRUs skip it and the attention gives it exactly zero weight.
         mask = ops.not_equal(source, 0)  # (B, S)
-        x = self.source_embedding(source)  # (B, S, N_e)
+        # Layers as torch kernels on torch (engine.kernels; the masks are passed explicitly).
+        x = kernels.run(self.source_embedding, source)  # (B, S, N_e)
         # On torch, right-padded batches run unmasked through torch's fused GRU with the mask
         # applied outside, equal to Keras' masked GRU (layers.recurrent.right_padded_rnn): Keras
         # runs a masked GRU one cell call per time step.
@@ -154,15 +154,16 @@ class AttentionNMT(_TranslationModel):
         forward, _ = masked_rnn(self.forward_gru, x, mask, **recur)  # (B, S, N_h)
         backward, backward_last = masked_rnn(self.backward_gru, x, mask, **recur)
         annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)  # (B, S, 2N_h)
-        state = self.initial_state(backward_last)  # <-h_1: the backward GRU ends at position 1
+        # <-h_1: the backward GRU ends at position 1.
+        state = kernels.run(self.initial_state, backward_last)
         states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]
         # The keys' share of the scores (h_j U_a + b_a for Bahdanau), once for every decoder step.
         return [annotations, mask, self.attention.project_key(annotations)], states
 
     def _step_layers(self):
-        """(attention, cell, readout, logits) as torch kernels on torch (`engine.kernels.step_calls`;
+        """(attention, cell, readout, logits) as torch kernels on torch (`engine.kernels.calls`;
         the decoder loop's inputs are the model's own float32 tensors, without Keras masks)."""
-        return kernels.step_calls(self.attention, self.cell, self.readout, self.logits)
+        return kernels.calls(self.attention, self.cell, self.readout, self.logits)
 
     def _attend(self, attention, query, memory):
         """(context (B, 2N_h), weights (B, S)) of one decoder state (B, d) over the annotations."""
@@ -187,12 +188,12 @@ class AttentionNMT(_TranslationModel):
 
     def decode_step(self, token, states, memory):
         """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S))."""
-        return self._step(self.target_embedding(token), states, memory)
+        return self._step(kernels.run(self.target_embedding, token), states, memory)
 
     def call(self, inputs, training=False):
         source, decoder_input = inputs
         memory, states = self.encode(source, training=training)
-        embedded = self.target_embedding(decoder_input)
+        embedded = kernels.run(self.target_embedding, decoder_input)
         layers = self._step_layers()
         logits = []
         for t in range(decoder_input.shape[1]):  # teacher forcing, unrolled over the fixed length
@@ -293,8 +294,8 @@ class TransformerNMT(_TranslationModel):
         self.built = True
 
     def _embed(self, embedding, ids):
-        x = direct(embedding, ids)(ids) * keras.ops.sqrt(float(self.d_model))
-        return direct(self.positions, x)(x)
+        embed, positions = kernels.calls(embedding, self.positions)  # torch kernels on torch
+        return positions(embed(ids) * keras.ops.sqrt(float(self.d_model)))
 
     def encode(self, source, training=False):
         """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
@@ -315,7 +316,7 @@ class TransformerNMT(_TranslationModel):
         for block in self.decoder_blocks:  # in torch's own ops on torch (engine.kernels)
             y, weights = kernels.decoder_block(block, y, outputs, mask, training)
             # y (B, T, d), weights (B, heads, T, S)
-        return direct(self.logits, y)(y), weights  # (B, T, V)
+        return kernels.run(self.logits, y), weights  # (B, T, V)
 
     def decode_step(self, token, states, memory):
         """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S)).

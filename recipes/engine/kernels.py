@@ -12,10 +12,11 @@ float32 rounding (tests/recipes/engine/test_kernels.py):
   training)`: what calling a built `layers.TransformerEncoderBlock` / `TransformerDecoderBlock`
   returns (the decoder block with its encoder-decoder attention weights), without the ~60 op
   dispatches and sub-layer calls of a block;
-- `step_calls(*layers)`: for each layer, a callable equal to its `call`, for the layers of a
-  recurrent decoder step (`keras.layers.Dense`, `GRUCell` with `reset_after=False`,
-  `layers.BahdanauAttention` for one query with projected keys, `layers.Maxout`), and the layer
-  called directly (`layers._direct`) for any other.
+- `calls(*layers)`: for each layer, a callable equal to its `call` (no Keras mask is attached to
+  the outputs): kernels for `keras.layers.Dense`, `Embedding`, `GRUCell` with
+  `reset_after=False`, `layers.BahdanauAttention` for one query with projected keys,
+  `layers.Maxout` and `layers.PositionalEncoding` (its table computed once per length), and the
+  layer called directly (`layers._direct`) for any other.
 
 They fall back to the layers for dropout while training, other dtype policies, inputs that carry
 Keras masks and quantized or LoRA Dense layers.
@@ -139,13 +140,18 @@ def _torch_decoder(block, y, memory, memory_mask):
 
 
 # ---------------------------------------------------------------------------------------------
-# The layers of a recurrent decoder step
+# Single layers
 
 
-def step_calls(*layers):
+def calls(*layers):
     """For each built layer, a torch kernel equal to `layer.call` where there is one (see the module
     docstring), else `layers._direct.direct(layer)`; the layers themselves off torch."""
     return tuple(_step_kernel(layer) or direct(layer) for layer in layers)
+
+
+def run(layer, *args, **kwargs):
+    """`calls(layer)[0](*args, **kwargs)`."""
+    return calls(layer)[0](*args, **kwargs)
 
 
 _KERNELS = {}  # class name -> kernel factory (layer -> call), filled below
@@ -250,4 +256,37 @@ def _bahdanau(layer):
     return call
 
 
-_KERNELS.update(Dense=_dense, GRUCell=_gru_cell, Maxout=_maxout, BahdanauAttention=_bahdanau)
+def _embedding(layer):
+    import torch.nn.functional as F
+
+    def call(inputs):
+        ids = keras.ops.convert_to_tensor(inputs)
+        if keras.backend.standardize_dtype(ids.dtype) not in ("int32", "int64"):
+            return layer.call(inputs)
+        return F.embedding(ids, layer.embeddings.value)
+
+    return call
+
+
+_TABLES = {}  # (max_wavelength, length, depth, device) -> PositionalEncoding's float32 table
+
+
+def _positional_encoding(layer):
+    def call(inputs):
+        length, depth = inputs.shape[1], inputs.shape[2]
+        key = (layer.max_wavelength, length, depth, str(inputs.device))
+        if key not in _TABLES:
+            _TABLES[key] = keras.ops.convert_to_tensor(layer.encoding(length, depth)).detach()
+        return inputs + _TABLES[key].to(inputs.dtype)
+
+    return call
+
+
+_KERNELS.update(
+    Dense=_dense,
+    Embedding=_embedding,
+    GRUCell=_gru_cell,
+    Maxout=_maxout,
+    BahdanauAttention=_bahdanau,
+    PositionalEncoding=_positional_encoding,
+)
