@@ -384,14 +384,15 @@ def masked_rnn(layer, inputs, mask, initial_state=None, training=None, fused=Tru
     the step runs eagerly and the fused kernel pays (Keras' torch backend); inside a traced graph
     (jax.jit, tf.function, symbolic tensors) the values are unknown and the layer keeps its mask.
     """
-    if fused and right_padded_eligible(layer) and _known_right_padded(mask):
+    if fused and right_padded_eligible(layer) and known_right_padded(mask):
         return right_padded_rnn(
             layer, inputs, mask, initial_state=initial_state, training=training, run=run
         )
     return layer(inputs, mask=mask, initial_state=initial_state, training=training)
 
 
-def _known_right_padded(mask):
+def known_right_padded(mask):
+    """Whether `mask`'s values are at hand (eager) and right-padded (`is_right_padded`)."""
     try:
         return bool(ops.convert_to_numpy(is_right_padded(mask)))
     except Exception:  # a traced or symbolic mask: no values to check

@@ -18,8 +18,7 @@ from layers import (
 )
 from layers.recurrent import masked_rnn
 from recipes.common.translation import ATTENTIONS
-from recipes.engine import kernels
-from recipes.engine.rnn import unmasked_sequences
+from recipes.engine import kernels, rnn
 
 
 class _TranslationModel(keras.Model):
@@ -146,14 +145,19 @@ class AttentionNMT(_TranslationModel):
         mask = ops.not_equal(source, 0)  # (B, S)
         # Layers as torch kernels on torch (engine.kernels; the masks are passed explicitly).
         x = kernels.run(self.source_embedding, source)  # (B, S, N_e)
-        # On torch, right-padded batches run unmasked through torch's fused GRU with the mask
-        # applied outside, equal to Keras' masked GRU (layers.recurrent.right_padded_rnn): Keras
+        # On torch, right-padded batches run through torch's fused GRU, both directions in one
+        # call on packed sequences (engine.rnn.bidirectional), or one call each with the mask
+        # applied outside (layers.recurrent.right_padded_rnn), equal to Keras' masked GRUs: Keras
         # runs a masked GRU one cell call per time step.
         fused = self.fused_recurrence and keras.backend.backend() == "torch"
-        recur = dict(training=training, fused=fused, run=unmasked_sequences)
-        forward, _ = masked_rnn(self.forward_gru, x, mask, **recur)  # (B, S, N_h)
-        backward, backward_last = masked_rnn(self.backward_gru, x, mask, **recur)
-        annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)  # (B, S, 2N_h)
+        both = fused and rnn.bidirectional(self.forward_gru, self.backward_gru, x, mask, training)
+        if both:
+            annotations, backward_last = both  # (B, S, 2N_h), (B, N_h)
+        else:
+            recur = dict(training=training, fused=fused, run=rnn.unmasked_sequences)
+            forward, _ = masked_rnn(self.forward_gru, x, mask, **recur)  # (B, S, N_h)
+            backward, backward_last = masked_rnn(self.backward_gru, x, mask, **recur)
+            annotations = ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1)
         # <-h_1: the backward GRU ends at position 1.
         state = kernels.run(self.initial_state, backward_last)
         states = [state] if self.attention_name == "bahdanau" else [state, ops.zeros_like(state)]

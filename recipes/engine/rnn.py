@@ -15,7 +15,7 @@ around it: `recipes.common.nmt_models` does so for the NMT encoder's GRUs on tor
 
 import keras
 
-from layers.recurrent import run_unmasked
+from layers.recurrent import known_right_padded, right_padded_eligible, run_unmasked
 from recipes.engine import backend
 
 
@@ -59,7 +59,6 @@ def _torch_sequences(layer, inputs, initial_state, lengths=None):
     from torch.nn.utils import rnn as torch_rnn
 
     cell = layer.cell
-    kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
     x = keras.ops.convert_to_tensor(inputs, "float32")
     if layer.go_backwards:
         x = torch.flip(x, dims=[1])
@@ -72,15 +71,7 @@ def _torch_sequences(layer, inputs, initial_state, lengths=None):
         states = [keras.ops.convert_to_tensor(s, "float32")[None] for s in given]
     train = torch.is_grad_enabled()
     gru = type(layer).__name__ == "GRU"
-    if gru:
-        # Keras' gate blocks z, r, h; torch's r, z, n; bias rows: input, recurrent.
-        def reorder(w):
-            z, r, h = torch.chunk(w, 3, dim=-1)
-            return torch.cat([r, z, h], dim=-1)
-
-        params = [reorder(kernel).T, reorder(recurrent).T, reorder(bias[0]), reorder(bias[1])]
-    else:  # LSTM: the same gate order (i, f, c, o); Keras has one bias.
-        params = [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
+    params = _torch_params(layer)
     run = torch._VF.gru if gru else torch._VF.lstm
     hidden = states[0] if gru else tuple(states)
     if lengths is None:
@@ -96,3 +87,75 @@ def _torch_sequences(layer, inputs, initial_state, lengths=None):
         packed._replace(data=data), batch_first=True, total_length=x.shape[1]
     )
     return [outputs, *(s[0].index_select(0, packed.unsorted_indices) for s in final)]
+
+
+def _torch_params(layer):
+    """A Keras GRU's or LSTM's weights as torch's fused call takes them: [w_ih, w_hh, b_ih, b_hh]."""
+    import torch
+
+    cell = layer.cell
+    kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
+    if type(layer).__name__ == "GRU":
+        # Keras' gate blocks z, r, h; torch's r, z, n; bias rows: input, recurrent.
+        def reorder(w):
+            z, r, h = torch.chunk(w, 3, dim=-1)
+            return torch.cat([r, z, h], dim=-1)
+
+        return [reorder(kernel).T, reorder(recurrent).T, reorder(bias[0]), reorder(bias[1])]
+    # LSTM: the same gate order (i, f, c, o); Keras has one bias.
+    return [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
+
+
+def bidirectional(forward_layer, backward_layer, inputs, mask, training=None):
+    """A bidirectional encoder of two Keras GRUs over right-padded sequences, in one fused call.
+
+    `forward_layer` and `backward_layer` (`go_backwards=True`) return sequences and states; the
+    result is `(concatenate([forward outputs, flip(backward outputs)], -1), backward final state)`
+    with the outputs and state Keras' masked layers give for the (batch, time) `mask`: the
+    backward outputs flipped to source order, each position's state after reading from the
+    sequence's end down to it; masked positions repeat the forward output at the last real token
+    (zeros with `zero_output_for_mask`) and are zeros backwards; an empty row gives zeros. On torch
+    that is one `torch._VF.gru` call on packed sequences with `bidirectional=True` (what
+    `nn.GRU(bidirectional=True)` users run). None where it does not apply: other backends, other
+    layers, no state or sequences returned, a mask that is not right-padded or not at hand;
+    the caller then runs the layers (e.g. with `layers.recurrent.masked_rnn`).
+    """
+    if backend() != "torch":
+        return None
+    for layer, backwards in ((forward_layer, False), (backward_layer, True)):
+        if type(layer).__name__ != "GRU" or layer.go_backwards != backwards:
+            return None
+        if not (layer.return_sequences and right_padded_eligible(layer)):
+            return None
+        if not _fused_on_torch(layer, training) or layer.cell.units != forward_layer.cell.units:
+            return None
+    if not known_right_padded(mask):
+        return None
+    import torch
+    from torch.nn.utils import rnn as torch_rnn
+
+    x = keras.ops.convert_to_tensor(inputs, "float32")
+    batch, steps, units = x.shape[0], x.shape[1], forward_layer.cell.units
+    lengths = keras.ops.convert_to_tensor(mask).to(torch.int64).sum(1)  # (B,)
+    # Packing needs lengths >= 1 on the CPU: an empty row runs one step, zeroed below.
+    packed = torch_rnn.pack_padded_sequence(
+        x, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
+    )
+    params = _torch_params(forward_layer) + _torch_params(backward_layer)
+    start = torch.zeros(2, batch, units, dtype=x.dtype, device=x.device)
+    train = torch.is_grad_enabled()
+    data, final = torch._VF.gru(
+        packed.data, packed.batch_sizes, start, params, True, 1, 0.0, train, True
+    )
+    outputs, _ = torch_rnn.pad_packed_sequence(
+        packed._replace(data=data), batch_first=True, total_length=steps
+    )  # (B, T, 2 units), source order, zeros past each length
+    forward, backward = outputs[..., :units], outputs[..., units:]
+    real = (lengths > 0)[:, None, None]
+    if not forward_layer.zero_output_for_mask:
+        kept = torch.arange(steps, device=x.device)[None, :, None] < lengths[:, None, None]
+        last = forward[torch.arange(batch, device=x.device), (lengths - 1).clamp(min=0)]
+        forward = torch.where(kept, forward, last[:, None, :])
+    annotations = torch.where(real, torch.cat([forward, backward], -1), 0.0)
+    backward_last = torch.where(real[:, 0], final[1].index_select(0, packed.unsorted_indices), 0.0)
+    return annotations, backward_last

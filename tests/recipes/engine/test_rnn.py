@@ -63,6 +63,43 @@ def test_packed_sequences_equal_the_unpacked_run_up_to_each_length(name):
     np.testing.assert_allclose(packed[1], full[0][np.arange(4), lengths - 1], atol=1e-6)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="elsewhere bidirectional leaves the layers to the caller")
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_bidirectional_equals_keras_masked_layers_with_gradients(zero_output_for_mask):
+    def gru(seed, **kwargs):
+        layer = keras.layers.GRU(5, return_sequences=True, return_state=True, seed=seed, **kwargs)
+        layer.zero_output_for_mask = zero_output_for_mask
+        layer.build(X.shape)
+        return layer
+
+    forward, backward = gru(7), gru(8, go_backwards=True)
+    scales = [np.random.default_rng(9).normal(size=s).astype("float32") for s in [(4, 6, 10), (4, 5)]]
+
+    def loss(fused):
+        def f(x):
+            both = rnn.bidirectional(forward, backward, x, MASK) if fused else None
+            if fused:
+                assert both is not None
+            else:
+                outputs, _ = forward(x, mask=MASK)
+                backwards, last = backward(x, mask=MASK)
+                both = ops.concatenate([outputs, ops.flip(backwards, axis=1)], -1), last
+            value = sum(ops.sum(ops.multiply(r, s)) for r, s in zip(both, scales))
+            return value, both
+
+        return f
+
+    wrt = [*forward.trainable_variables, *backward.trainable_variables, X]
+    (value, outputs), grads = engine.value_and_grad(loss(False), wrt, has_aux=True)
+    (got_value, got_outputs), got_grads = engine.value_and_grad(loss(True), wrt, has_aux=True)
+    for g, e in zip(numpy([*got_outputs, *got_grads]), numpy([*outputs, *grads])):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+    np.testing.assert_allclose(float(got_value), float(value), atol=1e-4)
+    holes = MASK.copy()
+    holes[0, 1] = False
+    assert rnn.bidirectional(forward, backward, X, holes) is None  # not right-padded
+
+
 def test_layers_the_fused_call_leaves_to_keras():
     assert not rnn._fused_on_torch(keras.layers.GRU(5, reset_after=False), training=False)
     layer = keras.layers.GRU(5, dropout=0.5, return_sequences=True, seed=5)
@@ -130,24 +167,29 @@ def test_nmt_encoder_takes_the_fused_path_and_equals_keras(monkeypatch):
     )
     model.build()
     decoder_input = np.array([[1, 2, 3]] * 3, "int32")
-    fused = rnn._torch_sequences
-    calls = []
-    monkeypatch.setattr(rnn, "_torch_sequences", lambda *args: calls.append(1) or fused(*args))
+    fused, calls = rnn.bidirectional, []
+
+    def counted(*args):
+        result = fused(*args)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(rnn, "bidirectional", counted)
     wrt = model.trainable_variables
 
     def loss():
         return ops.sum(ops.square(model([source, decoder_input])))
 
     value, grads = engine.value_and_grad(loss, wrt)
-    assert len(calls) == 2  # the forward and the backward GRU
+    assert calls == [True]  # both GRUs in one fused call
     monkeypatch.setattr(AttentionNMT, "fused_recurrence", False)
     expected_value, expected_grads = engine.value_and_grad(loss, wrt)
-    assert len(calls) == 2
+    assert calls == [True]
     holes = source.copy()
     holes[2, 1] = 0  # not right-padded: Keras' masked GRUs run
     monkeypatch.setattr(AttentionNMT, "fused_recurrence", True)
     model([holes, decoder_input])
-    assert len(calls) == 2
+    assert calls == [True, False]
     np.testing.assert_allclose(float(value), float(expected_value), rtol=1e-5)
     for g, e in zip(numpy(grads), numpy(expected_grads)):
         np.testing.assert_allclose(g, e, atol=1e-5)
