@@ -8,9 +8,11 @@ D together (10,715,024 parameters; one thread, medians of 7 interleaved repeats,
 here.
 
 Here the same operations run in the same order, variable by variable, with one scratch buffer the
-size of the largest variable, and the final multiply, divide and add are one `addcdiv_`, whose
-kernel rounds `self + (value * t1) / t2` as Keras' separate ops round `self - (t1 * value) / t2`.
-The results are Keras' bit for bit here (tests/recipes/engine/test_torch_optimizers.py; a DCGAN
+size of the largest variable (Adam's variables of at most `_GROUPED` elements together, in grouped
+`_foreach_*` calls: many small variables cost more Python than arithmetic), and the final
+multiply, divide and add are one `addcdiv_`, whose kernel rounds `self + (value * t1) / t2` as
+Keras' separate ops round `self - (t1 * value) / t2`. The results are Keras' bit for bit here
+(tests/recipes/engine/test_torch_optimizers.py; a DCGAN
 trained either way ends with identical weights and slots).
 
 `install(optimizer)` replaces the update hook of one optimizer object (`_parallel_update_step`,
@@ -32,6 +34,8 @@ from keras import ops
 _CLASSES = {}
 # Flat scratch tensors per (device, dtype, slot), grown to the largest variable updated.
 _scratch = {}
+# Adam updates variables of at most this many elements together (`_grouped_adam`).
+_GROUPED = 1 << 16
 
 
 def _classes():
@@ -98,7 +102,13 @@ def _adam(optimizer, grads, variables, learning_rate):
     beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
     alpha = float(lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power))
     beta_1, beta_2, epsilon = optimizer.beta_1, optimizer.beta_2, optimizer.epsilon
-    for variable, value, grad in zip(variables, values, grads):
+    small = [i for i, value in enumerate(values) if value.numel() <= _GROUPED]
+    if small:
+        _grouped_adam(optimizer, *([x[i] for i in small] for x in (grads, variables, values)), alpha)
+    small = set(small)
+    for i, (variable, value, grad) in enumerate(zip(variables, values, grads)):
+        if i in small:
+            continue
         index = optimizer._get_variable_index(variable)
         m = optimizer._momentums[index].value
         v = optimizer._velocities[index].value
@@ -113,6 +123,27 @@ def _adam(optimizer, grads, variables, learning_rate):
         torch.sqrt(v, out=scratch)
         scratch.add_(epsilon)
         value.addcdiv_(m, scratch, value=-alpha)  # w = w - alpha m / (sqrt(v) + epsilon)
+
+
+def _grouped_adam(optimizer, grads, variables, values, alpha):
+    """The same update for small variables, each step one grouped `torch._foreach_*` call over
+    all of them (on the CPU a loop over the same per-tensor kernels, so the same numbers): for a
+    model of many small variables the Python of a per-variable loop costs more than the arithmetic.
+    Its temporaries are fresh tensors, small by `_GROUPED`."""
+    indices = [optimizer._get_variable_index(variable) for variable in variables]
+    m = [optimizer._momentums[i].value for i in indices]
+    v = [optimizer._velocities[i].value for i in indices]
+    torch._foreach_mul_(m, optimizer.beta_1)
+    torch._foreach_add_(m, grads, alpha=1 - optimizer.beta_1)
+    torch._foreach_mul_(v, optimizer.beta_2)
+    torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - optimizer.beta_2)
+    if optimizer.amsgrad:
+        v_hat = [optimizer._velocity_hats[i].value for i in indices]
+        torch._foreach_maximum_(v_hat, v)
+        v = v_hat
+    denominator = torch._foreach_sqrt(v)
+    torch._foreach_add_(denominator, optimizer.epsilon)
+    torch._foreach_addcdiv_(values, m, denominator, value=-alpha)
 
 
 def _rmsprop(optimizer, grads, variables, learning_rate):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(
     BACKEND != "torch", reason="the in-place optimizer update exists only in the torch engine"
 )
 
-SHAPES = [(64, 33), (33,), (3, 3, 2, 5)]
+SHAPES = [(64, 33), (33,), (3, 3, 2, 5), (300, 300)]  # the last one above _GROUPED
 STEPS = 4
 
 
