@@ -28,6 +28,14 @@ LAYERS = {  # name: (layer, initial state)
 }
 
 
+def _built(name):
+    """(the built layer of LAYERS[name], its initial state)."""
+    factory, start = LAYERS[name]
+    layer = factory()
+    layer.build(X.shape)
+    return layer, start
+
+
 def numpy(values):
     return [ops.convert_to_numpy(v) for v in values]
 
@@ -35,9 +43,7 @@ def numpy(values):
 @pytest.mark.skipif(BACKEND != "torch", reason="elsewhere unmasked_sequences is the layer itself")
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_unmasked_sequences_equal_the_layer(name):
-    factory, start = LAYERS[name]
-    layer = factory()
-    layer.build(X.shape)
+    layer, start = _built(name)
     assert rnn._fused_on_torch(layer, training=False)  # one torch._VF call
     got = numpy(rnn.unmasked_sequences(layer, X, initial_state=start))
     layer.return_sequences = layer.return_state = True
@@ -50,9 +56,7 @@ def test_unmasked_sequences_equal_the_layer(name):
 @pytest.mark.skipif(BACKEND != "torch", reason="elsewhere unmasked_sequences is the layer itself")
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_packed_sequences_equal_the_unpacked_run_up_to_each_length(name):
-    factory, start = LAYERS[name]
-    layer = factory()
-    layer.build(X.shape)
+    layer, start = _built(name)
     lengths = np.array([6, 4, 1, 3], "int32")
     full = numpy(rnn.unmasked_sequences(layer, X, initial_state=start))
     packed = numpy(rnn.unmasked_sequences(layer, X, initial_state=start, lengths=lengths))
@@ -115,9 +119,7 @@ def test_layers_the_fused_call_leaves_to_keras():
 def test_fused_right_padded_rnn_equals_keras_masked_with_gradients(name):
     """Outputs, final states and the gradients of a weighted sum of them, against the weights and
     the inputs, equal Keras' masked layer within 1e-5."""
-    factory, start = LAYERS[name]
-    layer = factory()
-    layer.build(X.shape)
+    layer, start = _built(name)
     weights = np.random.default_rng(6)
     scales = None
 
