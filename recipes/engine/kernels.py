@@ -111,9 +111,7 @@ def _norm(layer, x):
 
 
 def _feed_forward(block, x):
-    hidden, output = block.ff_hidden, block.ff_output
-    h = hidden.activation(_linear(x, hidden.kernel.value, hidden.bias.value))
-    return _norm(block.output_norm, x + _linear(h, output.kernel.value, output.bias.value))
+    return _norm(block.output_norm, x + _dense(block.ff_output)(_dense(block.ff_hidden)(x)))
 
 
 def _padding(mask):
@@ -146,7 +144,7 @@ def _torch_decoder(block, y, memory, memory_mask):
 def calls(*layers):
     """For each built layer, a torch kernel equal to `layer.call` where there is one (see the module
     docstring), else `layers._direct.direct(layer)`; the layers themselves off torch."""
-    return tuple(_step_kernel(layer) or direct(layer) for layer in layers)
+    return tuple(_kernel(layer) or direct(layer) for layer in layers)
 
 
 def run(layer, *args, **kwargs):
@@ -168,7 +166,7 @@ def _plain(layer):
     )
 
 
-def _step_kernel(layer):
+def _kernel(layer):
     factory = _KERNELS.get(type(layer).__name__)
     if backend() != "torch" or factory is None or not _plain(layer):
         return None
