@@ -150,7 +150,10 @@ class AttentionNMT(_TranslationModel):
         # applied outside (layers.recurrent.right_padded_rnn), equal to Keras' masked GRUs: Keras
         # runs a masked GRU one cell call per time step.
         fused = self.fused_recurrence and keras.backend.backend() == "torch"
-        both = fused and rnn.bidirectional(self.forward_gru, self.backward_gru, x, mask, training)
+        # The attention gives padding zero weight: its annotations may be zeros (zero_padding).
+        both = fused and rnn.bidirectional(
+            self.forward_gru, self.backward_gru, x, mask, training, zero_padding=True
+        )
         if both:
             annotations, backward_last = both  # (B, S, 2N_h), (B, N_h)
         else:
@@ -176,18 +179,17 @@ class AttentionNMT(_TranslationModel):
 
     def _step(self, embedded, states, memory, training=False, layers=None):
         # Bahdanau scores with the previous state s_(i-1); Luong with the current one h_i.
-        ops = keras.ops
         attention, cell, readout, logits = layers or self._step_layers()
         if self.attention_name == "bahdanau":
             (previous,) = states
             context, weights = self._attend(attention, previous, memory)
-            state, _ = cell(ops.concatenate([embedded, context], -1), [previous], training=training)
-            t = readout(ops.concatenate([previous, embedded, context], -1))
+            state, _ = cell(kernels.concatenate([embedded, context], -1), [previous], training=training)
+            t = readout(kernels.concatenate([previous, embedded, context], -1))
             return logits(t), [state], weights
         previous, attentional = states
-        state, _ = cell(ops.concatenate([embedded, attentional], -1), [previous], training=training)
+        state, _ = cell(kernels.concatenate([embedded, attentional], -1), [previous], training=training)
         context, weights = self._attend(attention, state, memory)
-        attentional = readout(ops.concatenate([context, state], -1))
+        attentional = readout(kernels.concatenate([context, state], -1))
         return logits(attentional), [state, attentional], weights
 
     def decode_step(self, token, states, memory):
@@ -313,14 +315,17 @@ class TransformerNMT(_TranslationModel):
         position = ops.zeros((batch,), "int32")
         return [x, mask], [buffer, position]
 
-    def _decode(self, decoder_input, memory, training=False):
+    def _decode(self, decoder_input, memory, training=False, weights=True):
+        """(logits (B, T, V), the last block's encoder-decoder weights (B, heads, T, S) or None
+        without `weights`)."""
         outputs, mask = memory
         y = self._embed(self.target_embedding, decoder_input)  # (B, T, d)
-        weights = None
-        for block in self.decoder_blocks:  # in torch's own ops on torch (engine.kernels)
-            y, weights = kernels.decoder_block(block, y, outputs, mask, training)
-            # y (B, T, d), weights (B, heads, T, S)
-        return kernels.run(self.logits, y), weights  # (B, T, V)
+        last, block_weights = len(self.decoder_blocks) - 1, None
+        for i, block in enumerate(self.decoder_blocks):  # torch's own ops on torch (engine.kernels)
+            y, block_weights = kernels.decoder_block(
+                block, y, outputs, mask, training, weights=weights and i == last
+            )
+        return kernels.run(self.logits, y), block_weights if weights else None
 
     def decode_step(self, token, states, memory):
         """The previous token (B,) -> (logits (B, V), new states, attention weights (B, S)).
@@ -342,7 +347,7 @@ class TransformerNMT(_TranslationModel):
     def call(self, inputs, training=False):
         source, decoder_input = inputs
         memory, _ = self.encode(source, training=training)
-        return self._decode(decoder_input, memory, training=training)[0]
+        return self._decode(decoder_input, memory, training=training, weights=False)[0]
 
     def get_config(self):
         config = super().get_config()

@@ -127,8 +127,11 @@ def make_arrays(pairs, source_vocab, target_vocab, source_length, target_length)
 
 
 def masked_loss():
-    """Cross-entropy from logits averaged over the real (non-<pad>) target tokens."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+    """Cross-entropy from logits averaged over the real (non-<pad>) target tokens: Keras'
+    `SparseCategoricalCrossentropy`, one fused call on torch (`engine.kernels`)."""
+    from recipes.engine import kernels
+
+    return kernels.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
 
 
 # ---- the tasks --------------------------------------------------------------------------------------

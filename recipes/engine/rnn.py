@@ -106,7 +106,7 @@ def _torch_params(layer):
     return [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
 
 
-def bidirectional(forward_layer, backward_layer, inputs, mask, training=None):
+def bidirectional(forward_layer, backward_layer, inputs, mask, training=None, zero_padding=False):
     """A bidirectional encoder of two Keras GRUs over right-padded sequences, in one fused call.
 
     `forward_layer` and `backward_layer` (`go_backwards=True`) return sequences and states; the
@@ -114,7 +114,8 @@ def bidirectional(forward_layer, backward_layer, inputs, mask, training=None):
     with the outputs and state Keras' masked layers give for the (batch, time) `mask`: the
     backward outputs flipped to source order, each position's state after reading from the
     sequence's end down to it; masked positions repeat the forward output at the last real token
-    (zeros with `zero_output_for_mask`) and are zeros backwards; an empty row gives zeros. On torch
+    (zeros with `zero_output_for_mask` or `zero_padding=True`, for callers that mask those positions
+    anyway) and are zeros backwards; an empty row gives zeros. On torch
     that is one `torch._VF.gru` call on packed sequences with `bidirectional=True` (what
     `nn.GRU(bidirectional=True)` users run). None where it does not apply: other backends, other
     layers, no state or sequences returned, a mask that is not right-padded or not at hand;
@@ -150,12 +151,15 @@ def bidirectional(forward_layer, backward_layer, inputs, mask, training=None):
     outputs, _ = torch_rnn.pad_packed_sequence(
         packed._replace(data=data), batch_first=True, total_length=steps
     )  # (B, T, 2 units), source order, zeros past each length
-    forward, backward = outputs[..., :units], outputs[..., units:]
-    real = (lengths > 0)[:, None, None]
-    if not forward_layer.zero_output_for_mask:
+    backward_last = final[1].index_select(0, packed.unsorted_indices)
+    if not (forward_layer.zero_output_for_mask or zero_padding):
+        # Keras repeats the forward output at the last real token on the masked positions.
+        forward, backward = outputs[..., :units], outputs[..., units:]
         kept = torch.arange(steps, device=x.device)[None, :, None] < lengths[:, None, None]
         last = forward[torch.arange(batch, device=x.device), (lengths - 1).clamp(min=0)]
-        forward = torch.where(kept, forward, last[:, None, :])
-    annotations = torch.where(real, torch.cat([forward, backward], -1), 0.0)
-    backward_last = torch.where(real[:, 0], final[1].index_select(0, packed.unsorted_indices), 0.0)
-    return annotations, backward_last
+        outputs = torch.cat([torch.where(kept, forward, last[:, None, :]), backward], -1)
+    empty = lengths == 0
+    if bool(empty.any()):  # the step run for packing: Keras gives zeros
+        outputs = torch.where(empty[:, None, None], 0.0, outputs)
+        backward_last = torch.where(empty[:, None], 0.0, backward_last)
+    return outputs, backward_last

@@ -59,7 +59,10 @@ def test_fast_paths_equal_keras_calls(monkeypatch, attention):
     if attention != "transformer":
         assert model._step_layers() == step_layers
     for got, want in zip(fast, _run(model), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # float32 rounding: the Transformer's fused attention sums in another order, so the
+        # absolute tolerance follows each array's scale (an ulp at 16 is 1.9e-6).
+        scale = max(1.0, float(np.max(np.abs(want))))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="the fast paths run on torch only")

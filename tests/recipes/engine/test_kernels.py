@@ -17,6 +17,8 @@ Z = RNG.standard_normal((3, 4, 8)).astype("float32")
 # Right-padded, full, and one row with every position masked (zero weights, as the layers give).
 X_MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
 Z_MASK = np.array([[1, 1, 0, 0], [1, 0, 1, 1], [0, 0, 0, 0]], bool)
+# Every row with a key to attend to: the attention whose weights are not returned is torch's fused one.
+KEYED = {"x": X_MASK | (np.arange(5) == 0), "z": Z_MASK | (np.arange(4) == 3)}
 
 
 def _randomized(block, *shapes):
@@ -48,7 +50,7 @@ def _assert_close(got, want):
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="elsewhere the kernels are the blocks themselves")
-@pytest.mark.parametrize("mask", [None, X_MASK])
+@pytest.mark.parametrize("mask", [None, X_MASK, KEYED["x"]])
 def test_encoder_kernel_equals_the_block(mask):
     block = _randomized(TransformerEncoderBlock(num_heads=2, ff_dim=16), X.shape)
     x = ops.convert_to_tensor(X)
@@ -60,15 +62,18 @@ def test_encoder_kernel_equals_the_block(mask):
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="elsewhere the kernels are the blocks themselves")
-@pytest.mark.parametrize("mask", [None, Z_MASK])
-def test_decoder_kernel_equals_the_block(mask):
+@pytest.mark.parametrize("mask, weights", [(None, True), (Z_MASK, True), (KEYED["z"], False)])
+def test_decoder_kernel_equals_the_block(mask, weights):
     block = _randomized(TransformerDecoderBlock(num_heads=2, ff_dim=16), X.shape, Z.shape)
 
     def kernel(y, z):
-        return kernels.decoder_block(block, y, z, mask, True)
+        outputs, attention_weights = kernels.decoder_block(block, y, z, mask, True, weights)
+        assert (attention_weights is None) != weights
+        return [outputs, attention_weights] if weights else [outputs]
 
     def layer(y, z):
-        return block(y, z, encoder_outputs_mask=mask, return_attention_scores=True, training=True)
+        outputs = block(y, z, encoder_outputs_mask=mask, return_attention_scores=True, training=True)
+        return outputs if weights else outputs[:1]
 
     _assert_close(_outputs_and_grads(kernel, block, X, Z), _outputs_and_grads(layer, block, X, Z))
 
@@ -92,4 +97,32 @@ def test_the_block_runs_where_the_kernel_does_not_apply():
     np.testing.assert_array_equal(
         ops.convert_to_numpy(kernels.encoder_block(block, x, X_MASK, True)),
         ops.convert_to_numpy(dropout_block()(x, mask=X_MASK, training=True)),
+    )
+
+
+@pytest.mark.parametrize("ignored", ["some", "all"])
+def test_masked_crossentropy_equals_keras(ignored):
+    logits = RNG.standard_normal((3, 4, 6)).astype("float32")
+    target = RNG.integers(0, 6, size=(3, 4)).astype("int32")
+    target[0, 2:] = 0
+    if ignored == "all":
+        target[:] = 0
+    fast = kernels.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    y_true, y_pred = ops.convert_to_tensor(target), ops.convert_to_tensor(logits)
+    assert fast._fused(y_true, y_pred, None) == (BACKEND == "torch")
+
+    def value_and_grads(loss):
+        return engine.value_and_grad(lambda y: loss(y_true, y), [y_pred])
+
+    (value, (grad,)), (expected, (expected_grad,)) = map(value_and_grads, (fast, keras_loss))
+    assert float(expected) > 0 if ignored == "some" else float(expected) == 0
+    np.testing.assert_allclose(float(value), float(expected), rtol=1e-6)
+    grads = [ops.convert_to_numpy(g) for g in (grad, expected_grad)]
+    np.testing.assert_allclose(*grads, atol=1e-7)
+    # Sample weights and other reductions are Keras' own.
+    weights = RNG.uniform(size=(3, 4)).astype("float32")
+    assert not fast._fused(target, logits, weights)
+    np.testing.assert_allclose(
+        float(fast(target, logits, weights)), float(keras_loss(target, logits, weights)), rtol=1e-6
     )
