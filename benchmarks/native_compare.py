@@ -23,7 +23,9 @@ Protocol: each backend runs in its own process (Keras picks its backend once per
 for each model, both sides first take untimed warm-up steps (compiling), then `--repeats` rounds
 each time both sides for `--seconds` (at least `--min-steps` steps), project and native
 alternating (the side that goes first alternates too); a rate is steps over wall time, waiting for
-the last step's result. The table shows the median of the rounds; ratio = project / native.
+the last step's result. The table shows the median of the rounds and ratio = project / native
+of those medians; "paired" is the median (and range) of each round's project rate over the
+native rate of the same round, which a load drifting during the run (a shared machine) moves less.
 Writes the results as JSON (--json, default runs/native_compare.json).
 """
 
@@ -47,7 +49,8 @@ NATIVE_MODULES = {
 }
 PROTOCOL = (
     "protocol: warm-up (compiling) excluded; project and native interleaved in one process per "
-    "backend; median of {repeats} rounds of >= {seconds} s (>= {min_steps} steps) each"
+    "backend; median of {repeats} rounds of >= {seconds} s (>= {min_steps} steps) each; paired: "
+    "median of the rounds' project / native"
 )
 
 
@@ -86,6 +89,9 @@ def measure(args):
                 rates[side].append(timing.rate(*sides[side], args.seconds, args.min_steps))
         project_rate = statistics.median(rates["project"])
         native_rate = statistics.median(rates["native"])
+        # Each round's project rate over the native rate of the same round: a load that drifts
+        # during the run (a shared machine) slows both sides of a round alike.
+        paired = [p / n for p, n in zip(rates["project"], rates["native"], strict=True)]
         results.append(
             {
                 "model": name,
@@ -96,6 +102,8 @@ def measure(args):
                 "project_steps_per_s": round(project_rate, 3),
                 "native_steps_per_s": round(native_rate, 3),
                 "ratio": round(project_rate / native_rate, 3),
+                "paired_ratio": round(statistics.median(paired), 3),
+                "paired_range": [round(min(paired), 3), round(max(paired), 3)],
                 "project_rounds": [round(r, 3) for r in rates["project"]],
                 "native_rounds": [round(r, 3) for r in rates["native"]],
             }
@@ -104,7 +112,7 @@ def measure(args):
     return results
 
 
-ROW = "{:<12}{:>6}  {:<11}{:>10}{:>10}{:>8}"
+ROW = "{:<12}{:>6}  {:<11}{:>10}{:>10}{:>8}{:>20}"
 
 
 def main(argv=None):
@@ -130,7 +138,7 @@ def main(argv=None):
     protocol = PROTOCOL.format(repeats=args.repeats, seconds=args.seconds, min_steps=args.min_steps)
     print("Training steps per second, project vs hand-written native code in the same framework")
     print(protocol)
-    print(ROW.format("model", "batch", "backend", "project", "native", "ratio"))
+    print(ROW.format("model", "batch", "backend", "project", "native", "ratio", "paired (range)"))
     rows, failed = [], []
     for backend in args.backends:
         env = timing.backend_env(backend)
@@ -157,6 +165,7 @@ def main(argv=None):
                     f"{row['project_steps_per_s']:.2f}",
                     f"{row['native_steps_per_s']:.2f}",
                     f"{row['ratio']:.2f}",
+                    "{:.2f} ({:.2f}-{:.2f})".format(row["paired_ratio"], *row["paired_range"]),
                 ),
                 flush=True,
             )
