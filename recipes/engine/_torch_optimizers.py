@@ -29,6 +29,8 @@ import types
 import keras
 import torch
 from keras import ops
+from keras.src.backend.common.stateless_scope import in_stateless_scope
+from keras.src.backend.common.variables import get_autocast_scope
 
 # Keras' torch optimizer classes: the instances that `keras.optimizers.Adam(...)` etc. create.
 _CLASSES = {}
@@ -68,6 +70,15 @@ def install(optimizer):
     return optimizer
 
 
+def _tensors(variables):
+    """`[v.value for v in variables]`. Outside stateless and autocast scopes that is each variable's
+    own tensor, read here without the scope look-ups of `value` (about 7 us each: a Transformer's
+    update reads 264 of them)."""
+    if in_stateless_scope() or get_autocast_scope() is not None:
+        return [v.value for v in variables]
+    return [v.value if v._value is None else v._value for v in variables]
+
+
 def _keras_update(optimizer, grads, variables, learning_rate):
     return type(optimizer)._parallel_update_step(optimizer, grads, variables, learning_rate)
 
@@ -91,7 +102,7 @@ def _buffer(value, slot=0):
 
 
 def _adam(optimizer, grads, variables, learning_rate):
-    values = [v.value for v in variables]
+    values = _tensors(variables)
     if not _covered(grads, values):
         return _keras_update(optimizer, grads, variables, learning_rate)
     # The step size as Keras computes it (keras/src/backend/torch/optimizers/torch_adam.py).
@@ -131,8 +142,8 @@ def _grouped_adam(optimizer, grads, variables, values, alpha):
     model of many small variables the Python of a per-variable loop costs more than the arithmetic.
     Its temporaries are fresh tensors, small by `_GROUPED`."""
     indices = [optimizer._get_variable_index(variable) for variable in variables]
-    m = [optimizer._momentums[i].value for i in indices]
-    v = [optimizer._velocities[i].value for i in indices]
+    m = _tensors([optimizer._momentums[i] for i in indices])
+    v = _tensors([optimizer._velocities[i] for i in indices])
     torch._foreach_mul_(m, optimizer.beta_1)
     torch._foreach_add_(m, grads, alpha=1 - optimizer.beta_1)
     torch._foreach_mul_(v, optimizer.beta_2)
