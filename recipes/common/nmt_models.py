@@ -6,6 +6,8 @@ Both implement the decoding interface of `recipes.common.translation`: `encode(s
 states)` and `decode_step(token, states, memory) -> (logits, states, weights)`.
 """
 
+import math
+
 import keras
 
 from layers import (
@@ -301,19 +303,23 @@ class TransformerNMT(_TranslationModel):
 
     def _embed(self, embedding, ids):
         embed, positions = kernels.calls(embedding, self.positions)  # torch kernels on torch
-        return positions(embed(ids) * keras.ops.sqrt(float(self.d_model)))
+        # sqrt(d_model) rounds to the same float32 from Python as from keras.ops.sqrt
+        return positions(embed(ids) * math.sqrt(self.d_model))
 
-    def encode(self, source, training=False):
-        """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
-        ops = keras.ops
-        mask = ops.not_equal(source, 0)  # (B, S)
+    def _memory(self, source, training):
+        """[encoder outputs (B, S, d), mask (B, S)]."""
+        mask = keras.ops.not_equal(source, 0)  # (B, S)
         x = self._embed(self.source_embedding, source)  # (B, S, d)
         for block in self.encoder_blocks:  # in torch's own ops on torch (engine.kernels)
             x = kernels.encoder_block(block, x, mask, training)  # (B, S, d)
-        batch = ops.shape(source)[0]
-        buffer = ops.zeros((batch, self.target_length), "int32")
-        position = ops.zeros((batch,), "int32")
-        return [x, mask], [buffer, position]
+        return [x, mask]
+
+    def encode(self, source, training=False):
+        """source ids (B, S) -> memory [encoder outputs (B, S, d), mask (B, S)], decoding states."""
+        batch = keras.ops.shape(source)[0]
+        buffer = keras.ops.zeros((batch, self.target_length), "int32")
+        position = keras.ops.zeros((batch,), "int32")
+        return self._memory(source, training), [buffer, position]
 
     def _decode(self, decoder_input, memory, training=False, weights=True):
         """(logits (B, T, V), the last block's encoder-decoder weights (B, heads, T, S) or None
@@ -346,7 +352,7 @@ class TransformerNMT(_TranslationModel):
 
     def call(self, inputs, training=False):
         source, decoder_input = inputs
-        memory, _ = self.encode(source, training=training)
+        memory = self._memory(source, training)
         return self._decode(decoder_input, memory, training=training, weights=False)[0]
 
     def get_config(self):

@@ -240,6 +240,25 @@ def fast_updates(items):
             _torch_optimizers.install(item)
 
 
+def fast_calls(items):
+    """On torch, gives the functional and Sequential Keras models among `items` the engine's graph
+    call: the same layers in the same order, each as the engine's torch kernel or its own `call`,
+    without `Layer.__call__`'s per-layer Python where it would change nothing
+    (recipes/engine/_torch_graph.py; the same outputs). `function` and `Loop` call this for the
+    models they are given. Other items and other backends are left alone
+    (`RECIPES_FAST_CALLS=0` in the environment turns it off).
+    """
+    if backend() != "torch":
+        return
+    import keras
+
+    from recipes.engine import _torch_graph
+
+    for item in items:
+        if isinstance(item, keras.Model):
+            _torch_graph.install(item)
+
+
 def state_variables(state):
     """Flattens models, layers, optimizers, seed generators and variables into unique variables."""
     import keras
@@ -287,6 +306,7 @@ def function(fn, state, *, jit=True):
     """
     state = list(state)
     fast_updates(state)
+    fast_calls(state)
     if not jit:
         return fn
     return _impl().function(fn, state_variables(state))

@@ -15,8 +15,12 @@ float32 rounding (tests/recipes/engine/test_kernels.py):
 - `calls(*layers)`: for each layer, a callable equal to its `call` (no Keras mask is attached to
   the outputs): kernels for `keras.layers.Dense`, `Embedding`, `GRUCell` with
   `reset_after=False`, `layers.BahdanauAttention` for one query with projected keys,
-  `layers.Maxout` and `layers.PositionalEncoding` (its table computed once per length), and the
-  layer called directly (`layers._direct`) for any other.
+  `layers.Maxout` and `layers.PositionalEncoding` (its table computed once per length),
+  `Conv2D` and `Conv2DTranspose` (also `layers.SubPixelConv2DTranspose` in its native form) with
+  channels_last inputs viewed as torch's channels_last memory instead of copied twice, and
+  `BatchNormalization` as torch's fused batch norm, and the layer called directly
+  (`layers._direct`) for any other. The engine's functional-model call uses them
+  (`recipes/engine/_torch_graph.py`).
 
 They fall back to the layers for dropout while training, other dtype policies, inputs that carry
 Keras masks and quantized or LoRA Dense layers. A kernel reads its layer's variables when it is
@@ -34,6 +38,19 @@ from layers._direct import direct
 from recipes.engine import backend
 
 _NEGATIVE = -1e9  # layers.attention's masked score in float32
+
+
+def reader():
+    """A function that reads a variable's tensor: `variable.value`, or outside stateless and
+    autocast scopes the variable's own tensor without `value`'s scope look-ups (about 7 us a read
+    on torch; a Transformer step reads a few hundred). Make it once per pass: the scopes are
+    looked up when it is made."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+    from keras.src.backend.common.variables import get_autocast_scope
+
+    if in_stateless_scope() or get_autocast_scope() is not None:
+        return lambda variable: variable.value
+    return lambda variable: variable.value if variable._value is None else variable._value
 
 
 def encoder_block(block, x, mask=None, training=None):
@@ -80,36 +97,35 @@ def _linear(x, kernel, bias):
     return out.view(*x.shape[:-1], kernel.shape[-1])
 
 
-def _heads(attention, x, name):
+def _heads(attention, x, name, read):
     """(B, T, D) -> (B, H, T, head_dim): layers.attention.MultiHeadAttention._project."""
-    kernel = getattr(attention, f"{name}_kernel").value
+    kernel = read(getattr(attention, f"{name}_kernel"))
     features, heads, head_dim = kernel.shape
-    bias = getattr(attention, f"{name}_bias").value.reshape(-1) if attention.use_bias else None
+    bias = read(getattr(attention, f"{name}_bias")).reshape(-1) if attention.use_bias else None
     y = _linear(x, kernel.reshape(features, heads * head_dim), bias)
     return y.view(*x.shape[:-1], heads, head_dim).transpose(1, 2)
 
 
-def _attention(attention, query, value, mask=None, causal=False, weights=True):
-    """MultiHeadAttention(query, value) with a boolean `mask` broadcastable to (B, H, Tq, Tv) or a
-    causal one: (output (B, Tq, D_out), weights (B, H, Tq, Tv)); without `weights`, (output, None)
-    from `scaled_dot_product_attention` (torch's fused kernel: no (B, H, Tq, Tv) tensors kept for
-    the backward pass) where every query has a key to attend to."""
+def _attention(attention, query, value, read, padding=None, causal=False, weights=True):
+    """MultiHeadAttention(query, value) with a `_padding` mask or a causal one: (output (B, Tq, D_out),
+    weights (B, H, Tq, Tv)); without `weights`, (output, None) from `scaled_dot_product_attention`
+    (torch's fused kernel: no (B, H, Tq, Tv) tensors kept for the backward pass) where every query
+    has a key to attend to. Its scaling of the query is the layer's: the same numbers."""
     import torch
     import torch.nn.functional as F
 
-    q = _heads(attention, query, "query")
-    v = _heads(attention, value, "value")
-    k = _heads(attention, value, "key")
-    q = q * (1.0 / math.sqrt(q.shape[-1]))  # scaled as the layer scales it
-    if causal:
-        mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()
-    if not weights and (causal or mask is None or bool(mask.any(-1).all())):
-        heads = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=None if causal else mask, is_causal=causal, scale=1.0
-        )
+    q = _heads(attention, query, "query", read)
+    v = _heads(attention, value, "value", read)
+    k = _heads(attention, value, "key", read)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    mask, keyed = padding if padding is not None else (None, True)
+    if not weights and (causal or keyed):
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
         attention_weights = None
     else:  # the layer's arithmetic: a query with every key masked gets zero weights
-        scores = q @ k.transpose(-1, -2)
+        scores = (q * scale) @ k.transpose(-1, -2)
+        if causal:
+            mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()
         if mask is None:
             attention_weights = torch.softmax(scores, dim=-1)
         else:
@@ -118,40 +134,51 @@ def _attention(attention, query, value, mask=None, causal=False, weights=True):
         heads = attention_weights @ v
     heads = heads.transpose(1, 2)  # (B, Tq, H, value_dim)
     heads = heads.reshape(*heads.shape[:2], -1)
-    kernel = attention.output_kernel.value
-    bias = attention.output_bias.value if attention.use_bias else None
+    kernel = read(attention.output_kernel)
+    bias = read(attention.output_bias) if attention.use_bias else None
     return _linear(heads, kernel.reshape(-1, kernel.shape[-1]), bias), attention_weights
 
 
-def _norm(layer, x):
+def _norm(layer, x, read):
     import torch.nn.functional as F
 
-    return F.layer_norm(x, x.shape[-1:], layer.gamma.value, layer.beta.value, layer.epsilon)
+    return F.layer_norm(x, x.shape[-1:], read(layer.gamma), read(layer.beta), layer.epsilon)
 
 
-def _feed_forward(block, x):
-    return _norm(block.output_norm, x + _dense(block.ff_output)(_dense(block.ff_hidden)(x)))
+def _feed_forward(block, x, read):
+    hidden = _dense(block.ff_hidden, read)(x)
+    return _norm(block.output_norm, x + _dense(block.ff_output, read)(hidden), read)
+
+
+_PADDING = [None, None]  # the last (B, S) padding mask and its `_padding`: one per forward pass
 
 
 def _padding(mask):
-    """(B, S) padding mask -> (B, 1, 1, S) boolean, or None."""
-    return None if mask is None else keras.ops.convert_to_tensor(mask).bool()[:, None, None, :]
+    """(B, S) padding mask -> ((B, 1, 1, S) boolean, whether every row has a key), or None."""
+    if mask is None:
+        return None
+    if _PADDING[0] is not mask:
+        padding = keras.ops.convert_to_tensor(mask).bool()
+        _PADDING[:] = mask, (padding[:, None, None, :], bool(padding.any(-1).all()))
+    return _PADDING[1]
 
 
 def _torch_encoder(block, x, mask):
-    attended, _ = _attention(block.self_attention, x, x, _padding(mask), weights=False)
-    hidden = _norm(block.attention_norm, x + attended)
-    return _feed_forward(block, hidden)
+    read = reader()
+    attended, _ = _attention(block.self_attention, x, x, read, _padding(mask), weights=False)
+    hidden = _norm(block.attention_norm, x + attended, read)
+    return _feed_forward(block, hidden, read)
 
 
 def _torch_decoder(block, y, memory, memory_mask, weights):
-    attended, _ = _attention(block.self_attention, y, y, causal=True, weights=False)
-    hidden = _norm(block.self_attention_norm, y + attended)
+    read = reader()
+    attended, _ = _attention(block.self_attention, y, y, read, causal=True, weights=False)
+    hidden = _norm(block.self_attention_norm, y + attended, read)
     attended, cross_weights = _attention(
-        block.cross_attention, hidden, memory, _padding(memory_mask), weights=weights
+        block.cross_attention, hidden, memory, read, _padding(memory_mask), weights=weights
     )
-    hidden = _norm(block.cross_attention_norm, hidden + attended)
-    return _feed_forward(block, hidden), cross_weights
+    hidden = _norm(block.cross_attention_norm, hidden + attended, read)
+    return _feed_forward(block, hidden, read), cross_weights
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +188,8 @@ def _torch_decoder(block, y, memory, memory_mask, weights):
 def calls(*layers):
     """For each built layer, a torch kernel equal to `layer.call` where there is one (see the module
     docstring), else `layers._direct.direct(layer)`; the layers themselves off torch."""
-    return tuple(_kernel(layer) or direct(layer) for layer in layers)
+    read = reader() if backend() == "torch" else None
+    return tuple(_kernel(layer, read) or direct(layer) for layer in layers)
 
 
 def concatenate(tensors, axis=-1):
@@ -178,7 +206,7 @@ def run(layer, *args, **kwargs):
     return calls(layer)[0](*args, **kwargs)
 
 
-_KERNELS = {}  # class name -> kernel factory (layer -> call), filled below
+_KERNELS = {}  # class name -> kernel factory ((layer, read) -> call), filled below
 
 
 def _plain(layer):
@@ -192,11 +220,11 @@ def _plain(layer):
     )
 
 
-def _kernel(layer):
+def _kernel(layer, read):
     factory = _KERNELS.get(type(layer).__name__)
-    if backend() != "torch" or factory is None or not _plain(layer):
+    if read is None or factory is None or not _plain(layer):
         return None
-    return factory(layer)
+    return factory(layer, read)
 
 
 def _activation(function):
@@ -212,27 +240,27 @@ def _activation(function):
     return known.get(function, function)
 
 
-def _dense(layer):
+def _dense(layer, read):
     activation = _activation(layer.activation)
-    kernel = layer.kernel.value
-    bias = layer.bias.value if layer.use_bias else None
+    kernel = read(layer.kernel)
+    bias = read(layer.bias) if layer.use_bias else None
 
-    def call(inputs):
+    def call(inputs, training=None):  # Dense.call's signature
         y = _linear(inputs, kernel, bias)
         return y if activation is None else activation(y)
 
     return call
 
 
-def _gru_cell(cell):
+def _gru_cell(cell, read):
     """Keras' GRUCell (implementation 2, reset gate before the recurrent product)."""
     if cell.reset_after or cell.dropout or cell.recurrent_dropout or cell.implementation != 2:
         return None
     activation = _activation(cell.activation) or (lambda x: x)
     recurrent_activation = _activation(cell.recurrent_activation) or (lambda x: x)
     units = cell.units
-    kernel, recurrent = cell.kernel.value, cell.recurrent_kernel.value
-    bias = cell.bias.value if cell.use_bias else None
+    kernel, recurrent = read(cell.kernel), read(cell.recurrent_kernel)
+    bias = read(cell.bias) if cell.use_bias else None
     # Sliced once per kernel: each step's gradient then adds into the slice, and one slice
     # backward per forward pass (not per step) carries it to the variable.
     recurrent_zr, recurrent_h = recurrent[:, : 2 * units], recurrent[:, 2 * units :]
@@ -250,11 +278,11 @@ def _gru_cell(cell):
     return call
 
 
-def _maxout(layer):
+def _maxout(layer, read):
     import torch
 
-    kernel = layer.kernel.value
-    bias = layer.bias.value if layer.bias is not None else None
+    kernel = read(layer.kernel)
+    bias = read(layer.bias) if layer.bias is not None else None
 
     def call(inputs):
         z = _linear(inputs, kernel, bias)
@@ -263,11 +291,11 @@ def _maxout(layer):
     return call
 
 
-def _bahdanau(layer):
+def _bahdanau(layer, read):
     """One query (B, Dq) against projected keys: the decoder step of A 7.8.2."""
     import torch
 
-    query_kernel, score_vector = layer.query_kernel.value, layer.score_vector.value
+    query_kernel, score_vector = read(layer.query_kernel), read(layer.score_vector)
     masked = [None, None]  # the last value_mask and its padding (~mask): one per decoder loop
 
     def call(query, value, value_mask=None, projected_key=None, **kwargs):
@@ -289,10 +317,10 @@ def _bahdanau(layer):
     return call
 
 
-def _embedding(layer):
+def _embedding(layer, read):
     import torch.nn.functional as F
 
-    embeddings = layer.embeddings.value
+    embeddings = read(layer.embeddings)
 
     def call(inputs):
         ids = keras.ops.convert_to_tensor(inputs)
@@ -306,13 +334,115 @@ def _embedding(layer):
 _TABLES = {}  # (max_wavelength, length, depth, device) -> PositionalEncoding's float32 table
 
 
-def _positional_encoding(layer):
+def _positional_encoding(layer, read):
     def call(inputs):
         length, depth = inputs.shape[1], inputs.shape[2]
         key = (layer.max_wavelength, length, depth, str(inputs.device))
         if key not in _TABLES:
             _TABLES[key] = keras.ops.convert_to_tensor(layer.encoding(length, depth)).detach()
         return inputs + _TABLES[key].to(inputs.dtype)
+
+    return call
+
+
+def _spatial(layer):
+    """A 2-D convolution layer in the form the conv kernels cover: channels_last, one group."""
+    return (
+        layer.rank == 2
+        and layer.data_format == "channels_last"
+        and getattr(layer, "groups", 1) == 1
+        and layer.padding in ("valid", "same")
+    )
+
+
+def _conv2d(layer, read):
+    """Keras' torch `conv` without its two layout copies per call (a contiguous NCHW copy, then a
+    channels_last one): NHWC is already channels_last memory for torch's NCHW view, so the input,
+    the output and the gradients stay views; the bias add is the convolution's own."""
+    if type(layer) is not keras.layers.Conv2D or not _spatial(layer):
+        return None
+    import torch.nn.functional as F
+    from keras.src.backend.torch.nn import _apply_same_padding
+
+    activation = _activation(layer.activation)
+    kernel = read(layer.kernel).permute(3, 2, 0, 1)  # (h, w, in, out) -> (out, in, h, w)
+    bias = read(layer.bias) if layer.use_bias else None
+    strides, dilation = tuple(layer.strides), tuple(layer.dilation_rate)
+
+    def call(inputs):
+        x, padding = inputs.permute(0, 3, 1, 2), 0
+        if layer.padding == "same":
+            x, padding = _apply_same_padding(
+                x, layer.kernel_size, strides, "channels_first", "conv", dilation
+            )
+        y = F.conv2d(x, kernel, bias, strides, padding, dilation).permute(0, 2, 3, 1)
+        return y if activation is None else activation(y)
+
+    return call
+
+
+def _conv2d_transpose(layer, read):
+    """Keras' torch `conv_transpose` (the full transposed convolution, cropped to Keras' window)
+    without the contiguous NCHW copy of its input, the bias add the convolution's own."""
+    if type(layer).__name__ not in ("Conv2DTranspose", "SubPixelConv2DTranspose"):
+        return None
+    if not _spatial(layer) or getattr(layer, "_subpixel", False):
+        return None  # SubPixelConv2DTranspose's own form (JAX's default): its call
+    import torch.nn.functional as F
+    from keras.src.backend.common.backend_utils import (
+        compute_conv_transpose_output_crops_for_torch,
+    )
+
+    activation = _activation(layer.activation)
+    value = read(layer.kernel)  # (h, w, out, in)
+    kernel = value.permute(3, 2, 0, 1)  # (in, out, h, w)
+    bias = read(layer.bias) if layer.use_bias else None
+    strides, dilation = tuple(layer.strides), tuple(layer.dilation_rate)
+
+    def call(inputs):
+        crops = compute_conv_transpose_output_crops_for_torch(
+            inputs.shape, value.shape, strides, layer.padding, layer.output_padding, dilation
+        )
+        if any(left < 0 or right < 0 for left, right in crops):
+            return layer.call(inputs)  # Keras zero-pads there
+        y = F.conv_transpose2d(inputs.permute(0, 3, 1, 2), kernel, bias, strides, dilation=dilation)
+        (top, bottom), (left, right) = crops
+        y = y[:, :, top : y.shape[2] - bottom, left : y.shape[3] - right].permute(0, 2, 3, 1)
+        return y if activation is None else activation(y)
+
+    return call
+
+
+def _batch_norm(layer, read):
+    """Keras' BatchNormalization as torch's fused batch norm (one op forward, one backward, in
+    place of about ten elementwise ops each way). While training, the moving statistics take the
+    batch mean and the biased batch variance, as Keras' do; torch computes the variance in one pass
+    (Welford) where Keras takes E[x^2] - E[x]^2, which agree to float32 rounding."""
+    if layer.renorm or layer.synchronized:
+        return None
+    import torch
+    import torch.nn.functional as F
+
+    gamma = read(layer.gamma) if layer.scale else None
+    beta = read(layer.beta) if layer.center else None
+    epsilon, momentum, axis = layer.epsilon, layer.momentum, layer.axis
+
+    def call(inputs, training=None, mask=None):
+        if mask is not None or keras.backend.standardize_dtype(inputs.dtype) != "float32":
+            return layer.call(inputs, training=training, mask=mask)
+        x = inputs.movedim(axis, 1)  # channels second: a view
+        if training and layer.trainable:
+            y, mean, inverse_std = torch.native_batch_norm(
+                x, gamma, beta, None, None, True, 0.0, epsilon
+            )
+            with torch.no_grad():
+                variance = inverse_std.pow(-2).sub_(epsilon)
+                for variable, batch in ((layer.moving_mean, mean), (layer.moving_variance, variance)):
+                    variable.assign(read(variable) * momentum + batch * (1.0 - momentum))
+        else:
+            moving = read(layer.moving_mean), read(layer.moving_variance)
+            y = F.batch_norm(x, *moving, gamma, beta, False, 0.0, epsilon)
+        return y.movedim(1, axis)
 
     return call
 
@@ -324,6 +454,10 @@ _KERNELS.update(
     Maxout=_maxout,
     BahdanauAttention=_bahdanau,
     PositionalEncoding=_positional_encoding,
+    Conv2D=_conv2d,
+    Conv2DTranspose=_conv2d_transpose,
+    SubPixelConv2DTranspose=_conv2d_transpose,
+    BatchNormalization=_batch_norm,
 )
 
 

@@ -17,6 +17,7 @@ from recipes.engine import (
     CheckpointError,
     TrainingDiverged,
     backend,
+    fast_calls,
     fast_updates,
     fit_verbose,
     state_variables,
@@ -327,6 +328,7 @@ class Loop:
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.groups = {name: state_variables([obj]) for name, obj in state.items()}
         fast_updates(state.values())  # torch: in-place Adam/RMSprop updates, also for fit()
+        fast_calls(state.values())  # torch: functional models without Layer.__call__ per layer
         self.keep = keep
         self.verbose = verbose
         self.config = None
