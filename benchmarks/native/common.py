@@ -118,6 +118,29 @@ def _translation(name):
         def step():
             return model.train_function([(tensors[:2], tensors[2])])["loss"]
 
+    elif engine.backend() == "jax":
+        # What `fit` runs per batch on JAX: its jitted train function, the variables' state threaded
+        # from step to step. (`train_on_batch` also gathers every variable's value and writes it
+        # back on every call, which `fit` does once per epoch.)
+        import keras
+
+        model.optimizer.build(model.trainable_variables)
+        model.make_train_function()
+        source_t, decoder_t, target_t = map(keras.ops.convert_to_tensor, (source, decoder_input, target))
+        data = ([source_t, decoder_t], target_t)
+        state = [
+            model._get_jax_state(
+                trainable_variables=True,
+                non_trainable_variables=True,
+                optimizer_variables=True,
+                metrics_variables=True,
+            )
+        ]
+
+        def step():
+            logs, state[0] = model.train_function(state[0], iter([data]))
+            return logs["loss"]
+
     else:
 
         def step():

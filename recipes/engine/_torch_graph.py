@@ -25,6 +25,7 @@ import keras
 import torch
 from keras.src.models.functional import Functional
 from keras.src.models.functional import operation_fn as keras_operation_fn
+from keras.src.models.functional import unpack_singleton
 from keras.src.utils.python_utils import is_default
 
 from recipes.engine import kernels
@@ -54,7 +55,7 @@ def install(model):
         outputs = graph._run_through_graph(
             graph._standardize_inputs(inputs), operation_fn=lambda op: _node(op, training)
         )
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+        return unpack_singleton(outputs)
 
     graph.call = call
     setattr(graph, _INSTALLED, True)

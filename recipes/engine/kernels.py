@@ -150,16 +150,20 @@ def _feed_forward(block, x, read):
     return _norm(block.output_norm, x + _dense(block.ff_output, read)(hidden), read)
 
 
-_PADDING = [None, None]  # the last (B, S) padding mask and its `_padding`: one per forward pass
+_PADDING = [None, None]  # the last padding mask tensor and its `_padding`: one per forward pass
 
 
 def _padding(mask):
-    """(B, S) padding mask -> ((B, 1, 1, S) boolean, whether every row has a key), or None."""
+    """(B, S) padding mask -> ((B, 1, 1, S) boolean, whether every row has a key), or None. A mask
+    tensor's is computed once for all the blocks it reaches (a model makes it once per pass)."""
     if mask is None:
         return None
     if _PADDING[0] is not mask:
         padding = keras.ops.convert_to_tensor(mask).bool()
-        _PADDING[:] = mask, (padding[:, None, None, :], bool(padding.any(-1).all()))
+        result = padding[:, None, None, :], bool(padding.any(-1).all())
+        if not keras.ops.is_tensor(mask):  # an array may change in place: not kept
+            return result
+        _PADDING[:] = mask, result
     return _PADDING[1]
 
 
