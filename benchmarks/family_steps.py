@@ -25,7 +25,8 @@ default sizes (a random batch of the recipe's shapes, or its own data where that
                 cifar_cnn     A 5.2's CNN (3,445,034 parameters) on 64 images of 32x32x3
                 neural_style  one Adam step on the pixels, longer side 256 (VGG19, --weights random)
 fit-based recipes are timed through `train_on_batch` (fit's compiled step, the recipe's compile:
-optimizer, schedule, loss, metrics, jit_compile), the others through the `engine.function` the
+optimizer, schedule, loss, metrics, jit_compile, and on torch the engine's fast paths that the
+recipe's `engine.Loop` installs), the others through the `engine.function` the
 recipe compiles (jax.jit / tf.function / torch eager); neural_style runs the recipe's own
 `style_transfer.optimize` loop, timed between the updates from its callback.
 
@@ -174,7 +175,13 @@ def _float(value):
 
 
 def _fit(model, x, y, label):
-    """`model.fit`'s compiled step on one batch (`train_on_batch` returns host values)."""
+    """`model.fit`'s compiled step on one batch (`train_on_batch` returns host values), with what
+    the recipe's `engine.Loop` installs for its model and optimizer (on torch: the in-place
+    optimizer update and the functional graph call)."""
+    from recipes import engine
+
+    engine.fast_updates([model.optimizer])
+    engine.fast_calls([model])
     return Bench(label, len(x), model.count_params(), lambda: model.train_on_batch(x, y), lambda _: None)
 
 

@@ -10,10 +10,11 @@ recipes/transformer.py (171,919 parameters), both on one batch of 128 date pairs
 23 characters, targets to 11) with Adam. The project side is what the recipes run: the DCGAN step
 through `engine.function` (jax.jit / tf.function / torch eager), the translation models through
 `model.fit`'s compiled step: its train function on torch (eager) and JAX (jitted, the variables'
-state threaded from step to step as `fit` does), `train_on_batch` on TensorFlow. The native side is hand-written in benchmarks/native/
-(torch_models.py: eager, NCHW, nn.GRU, scaled_dot_product_attention, torch.optim.Adam;
-jax_models.py: jax.jit of plain jax.numpy/lax code, sub-pixel transposed convolutions, lax.scan
-GRUs, Adam written out; tf_models.py: tf.function with XLA, tf.nn.conv2d_transpose, Adam written out).
+state threaded from step to step as `fit` does), `train_on_batch` on TensorFlow. The native side
+is hand-written in benchmarks/native/ (torch_models.py: eager, NCHW, nn.GRU,
+scaled_dot_product_attention, torch.optim.Adam; jax_models.py: jax.jit of plain jax.numpy/lax code,
+sub-pixel transposed convolutions, lax.scan GRUs, Adam written out; tf_models.py: tf.function with
+XLA, tf.nn.conv2d_transpose, Adam written out).
 The translation models' learning-rate schedules are left out on the native side (a constant rate).
 
 Same work: before timing, each native model must have the project's parameter counts, and with the

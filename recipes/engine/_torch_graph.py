@@ -23,9 +23,8 @@ import os
 
 import keras
 import torch
-from keras.src.models.functional import Functional
+from keras.src.models.functional import Functional, unpack_singleton
 from keras.src.models.functional import operation_fn as keras_operation_fn
-from keras.src.models.functional import unpack_singleton
 from keras.src.utils.python_utils import is_default
 
 from recipes.engine import kernels

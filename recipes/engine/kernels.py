@@ -434,7 +434,10 @@ def _batch_norm(layer, read):
     def call(inputs, training=None, mask=None):
         if mask is not None or keras.backend.standardize_dtype(inputs.dtype) != "float32":
             return layer.call(inputs, training=training, mask=mask)
-        x = inputs.movedim(axis, 1)  # channels second: a view
+        # Channels second, as torch wants them: for channels last, the (N * H * W, C) view (a
+        # contiguous 2-D batch norm, 2.5x faster than the 4-D channels_last one on (64, 7, 7, 74)).
+        last = axis in (-1, inputs.ndim - 1) and inputs.is_contiguous()
+        x = inputs.reshape(-1, inputs.shape[-1]) if last else inputs.movedim(axis, 1)
         if training and layer.trainable:
             y, mean, inverse_std = torch.native_batch_norm(
                 x, gamma, beta, None, None, True, 0.0, epsilon
@@ -446,7 +449,7 @@ def _batch_norm(layer, read):
         else:
             moving = read(layer.moving_mean), read(layer.moving_variance)
             y = F.batch_norm(x, *moving, gamma, beta, False, 0.0, epsilon)
-        return y.movedim(1, axis)
+        return y.view(inputs.shape) if last else y.movedim(1, axis)
 
     return call
 

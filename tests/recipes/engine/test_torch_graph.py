@@ -79,9 +79,13 @@ def test_convolution_kernels_leave_other_forms_to_the_layers():
 
 
 @pytest.mark.parametrize("shape, axis", [((4, 9, 9, 3), -1), ((6, 5), -1), ((4, 3, 9, 9), 1)])
+@pytest.mark.parametrize("strided", [False, True])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_kernel_equals_the_layer(shape, axis, training):
-    x = (RNG.standard_normal(shape) * 3 + 1).astype("float32")
+def test_batch_norm_kernel_equals_the_layer(shape, axis, strided, training):
+    """On contiguous inputs (channels last: as a 2-D batch norm) and on strided views of them."""
+    # strided: one more on the last axis, cut off again by a view that is not contiguous
+    x = (RNG.standard_normal((*shape[:-1], shape[-1] + strided)) * 3 + 1).astype("float32")
+    last = shape[-1]
 
     def layer():
         norm = _randomized(L.BatchNormalization(axis=axis, momentum=0.9), shape)
@@ -90,9 +94,11 @@ def test_batch_norm_kernel_equals_the_layer(shape, axis, training):
 
     fused, plain = layer(), layer()
     got = _outputs_and_grads(
-        lambda t: kernels.run(fused, t, training=training), fused.trainable_variables, x
+        lambda t: kernels.run(fused, t[..., :last], training=training), fused.trainable_variables, x
     )
-    want = _outputs_and_grads(lambda t: plain(t, training=training), plain.trainable_variables, x)
+    want = _outputs_and_grads(
+        lambda t: plain(t[..., :last], training=training), plain.trainable_variables, x
+    )
     _assert_close(got, want)
     # Both moved their statistics twice (once per pass above) while training, not otherwise.
     _assert_close(fused.get_weights()[2:], plain.get_weights()[2:])
