@@ -409,9 +409,14 @@ def _conv2d_transpose(layer, read):
         )
         if any(left < 0 or right < 0 for left, right in crops):
             return layer.call(inputs)  # Keras zero-pads there
-        y = F.conv_transpose2d(inputs.permute(0, 3, 1, 2), kernel, bias, strides, dilation=dilation)
+        # torch's padding crops both sides alike (and is never computed): the common part of
+        # each side's crop; the rest by slicing.
         (top, bottom), (left, right) = crops
-        y = y[:, :, top : y.shape[2] - bottom, left : y.shape[3] - right].permute(0, 2, 3, 1)
+        ph, pw = min(top, bottom), min(left, right)
+        x = inputs.permute(0, 3, 1, 2)
+        y = F.conv_transpose2d(x, kernel, bias, strides, (ph, pw), dilation=dilation)
+        rows = slice(top - ph, y.shape[2] - (bottom - ph))
+        y = y[:, :, rows, left - pw : y.shape[3] - (right - pw)].permute(0, 2, 3, 1)
         return y if activation is None else activation(y)
 
     return call
