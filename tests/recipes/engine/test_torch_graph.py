@@ -213,6 +213,13 @@ def test_sequential_and_nested_models_get_the_graph_call(monkeypatch):
     )
 
 
+def test_function_and_loop_install_the_graph_call(tmp_path):
+    stepped, looped = _model(), _model()
+    engine.function(lambda x: stepped(x, training=True), [stepped])
+    engine.Loop(tmp_path / "run", {"model": looped}, verbose=False)
+    assert "call" in vars(stepped) and "call" in vars(looped)
+
+
 def test_fast_calls_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("RECIPES_FAST_CALLS", "0")
     model = _model()
