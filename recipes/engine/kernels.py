@@ -386,8 +386,9 @@ def _conv2d(layer, read):
 
 
 def _conv2d_transpose(layer, read):
-    """Keras' torch `conv_transpose` (the full transposed convolution, cropped to Keras' window)
-    without the contiguous NCHW copy of its input, the bias add the convolution's own."""
+    """Keras' torch `conv_transpose` (the transposed convolution cropped to Keras' window) without
+    the contiguous NCHW copy of its input and without computing the cropped outputs where torch's
+    symmetric padding can leave them out; the bias add the convolution's own."""
     if type(layer).__name__ not in ("Conv2DTranspose", "SubPixelConv2DTranspose"):
         return None
     if not _spatial(layer) or getattr(layer, "_subpixel", False):
