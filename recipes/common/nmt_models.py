@@ -209,7 +209,7 @@ class AttentionNMT(_TranslationModel):
                 embedded[:, t], states, memory, training=training, layers=layers
             )
             logits.append(step_logits)
-        return keras.ops.stack(logits, axis=1)
+        return kernels.stack(logits, axis=1)
 
     def get_config(self):
         config = super().get_config()

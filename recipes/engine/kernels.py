@@ -92,6 +92,8 @@ def _linear(x, kernel, bias):
     """x (..., n) @ kernel (n, m) + bias, one addmm over the flattened leading axes."""
     import torch
 
+    if x.ndim == 2:  # no reshape and view: two fewer ops forward and backward
+        return x @ kernel if bias is None else torch.addmm(bias, x, kernel)
     flat = x.reshape(-1, x.shape[-1])
     out = flat @ kernel if bias is None else torch.addmm(bias, flat, kernel)
     return out.view(*x.shape[:-1], kernel.shape[-1])
@@ -205,6 +207,16 @@ def concatenate(tensors, axis=-1):
     return keras.ops.concatenate(tensors, axis)
 
 
+def stack(tensors, axis=0):
+    """`keras.ops.stack(tensors, axis)`; one `torch.stack` for torch tensors on torch (Keras'
+    converts every tensor first)."""
+    if backend() == "torch" and all(keras.ops.is_tensor(x) for x in tensors):
+        import torch
+
+        return torch.stack(tensors, axis)
+    return keras.ops.stack(tensors, axis)
+
+
 def run(layer, *args, **kwargs):
     """`calls(layer)[0](*args, **kwargs)`."""
     return calls(layer)[0](*args, **kwargs)
@@ -303,7 +315,7 @@ def _bahdanau(layer, read):
     masked = [None, None]  # the last value_mask and its padding (~mask): one per decoder loop
 
     def call(query, value, value_mask=None, projected_key=None, **kwargs):
-        if kwargs or projected_key is None or len(query.shape) != 2:
+        if kwargs or projected_key is None or len(query.shape) != 2 or len(value.shape) != 3:
             return layer.call(query, value, value_mask=value_mask, projected_key=projected_key, **kwargs)
         hidden = torch.tanh((query @ query_kernel)[:, None, :] + projected_key)  # (B, Tk, units)
         scores = hidden @ score_vector  # (B, Tk)
@@ -315,7 +327,8 @@ def _bahdanau(layer, read):
             padding = masked[1]
             weights = torch.softmax(scores.masked_fill(padding, _NEGATIVE), dim=-1)
             weights = weights.masked_fill(padding, 0.0)
-        context = (weights[:, None, :] @ value)[:, 0]  # (B, value_dim)
+        # (B, value_dim); bmm, not matmul's broadcasting (an expand more forward and backward).
+        context = torch.bmm(weights[:, None, :], value)[:, 0]
         return context, weights
 
     return call
