@@ -186,8 +186,8 @@ def main(argv=None):
                            out / "reconstructions.png", cols=10)  # fmt: skip
     if config.latent == 2:
         plot_latent(out / "latent.png", encoder.predict(scale(x_test), verbose=0), labels)
-    model.save(out / "model.keras")
-    encoder.save(out / "encoder.keras")
+    engine.save_model(model, out / "model.keras")
+    engine.save_model(encoder, out / "encoder.keras")
     summary = {
         "backend": engine.backend(),
         "model": config.model,

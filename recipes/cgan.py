@@ -328,8 +328,11 @@ def main(argv=None):
         after = summary["trained"]["label_accuracy"]
         print(f"Label accuracy (digit classifier agrees with y): untrained {before:.3f} -> {after:.3f}")
     save_figure63(gan, config, out)
-    plain_copy(gan.generator, build_generator, config).save(out / "generator.keras")
-    plain_copy(gan.discriminator, build_discriminator, config).save(out / "discriminator.keras")
+    for model, build, name in (
+        (gan.generator, build_generator, "generator"),
+        (gan.discriminator, build_discriminator, "discriminator"),
+    ):
+        engine.save_model(plain_copy(model, build, config), out / f"{name}.keras")
     print(f"Outputs in {out}/")
     return 0
 

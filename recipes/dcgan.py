@@ -277,8 +277,8 @@ def export(gan, config, out):
     """generator.keras (rebuilt from stock Keras layers, same weights) and discriminator.keras."""
     exported = build_generator(config, plain=True)
     exported.set_weights(gan.generator.get_weights())
-    exported.save(out / "generator.keras")
-    gan.discriminator.save(out / "discriminator.keras")
+    engine.save_model(exported, out / "generator.keras")
+    engine.save_model(gan.discriminator, out / "discriminator.keras")
 
 
 def main(argv=None):

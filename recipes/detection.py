@@ -398,7 +398,7 @@ def main(argv=None):
     )
 
     # -- 5. Outputs -------------------------------------------------------------------------------
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     shown = min(config.samples, config.test_size)
     draw_detections(out / "detections.png", test.images[:shown], test.boxes, found)
     rows = engine.read_metrics(loop.metrics_path)

@@ -350,7 +350,7 @@ def main(argv=None):
         on_epoch_end=on_epoch_end,
     )
     diffusion.use_average()
-    diffusion.model.save(out / "model.keras")
+    engine.save_model(diffusion.model, out / "model.keras")
     sampler = Sampler(diffusion.model, config)
     print(f"Sampling {config.samples} digits ({config.sampler}, {len(sampler.steps())} steps)")
     scores, images, kept = fid_of(sampler, config.samples)

@@ -357,7 +357,7 @@ def main(argv=None):
         target=SOLVED,
         random_mean=random_mean,
     )
-    agent.main.save(out / "q_network.keras")
+    engine.save_model(agent.main, out / "q_network.keras")
     summary = {
         "backend": engine.backend(),
         "seed": config.seed,

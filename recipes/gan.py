@@ -265,8 +265,8 @@ def main(argv=None):
         sample=functools.partial(gan.generate, z_fixed),
         score=digit_score,
     )
-    gan.generator.save(out / "generator.keras")
-    gan.discriminator.save(out / "discriminator.keras")
+    engine.save_model(gan.generator, out / "generator.keras")
+    engine.save_model(gan.discriminator, out / "discriminator.keras")
     print(f"Outputs in {out}/")
     return 0
 

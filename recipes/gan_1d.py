@@ -393,8 +393,8 @@ def main(argv=None):
     plot_figure1(snapshots, config, grid, z_lines, out / "figure1.png")
     if history:
         plot_history(history, out / "losses.png")
-    gan.generator.save(out / "generator.keras")
-    gan.discriminator.save(out / "discriminator.keras")
+    engine.save_model(gan.generator, out / "generator.keras")
+    engine.save_model(gan.discriminator, out / "discriminator.keras")
 
     summary = measure(gan, config)
     print(

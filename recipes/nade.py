@@ -153,7 +153,7 @@ def main(argv=None):
         "NADE on binarised mnist5k",
         ylabel="NLL, nats per digit",
     )
-    trainer.model.save(out / "model.keras")
+    engine.save_model(trainer.model, out / "model.keras")
     summary = {
         "backend": engine.backend(),
         "hidden": config.hidden,

@@ -194,7 +194,7 @@ def main(argv=None):
     rl.plot_returns(
         out / "returns.png", returns, f"REINFORCE on {ENV}", target=TARGET, random_mean=random_mean
     )
-    agent.policy.save(out / "policy.keras")
+    engine.save_model(agent.policy, out / "policy.keras")
     probabilities, _ = numpy_policy(agent.policy.get_weights())
     probe = np.random.default_rng(config.seed).normal(size=(8, 4)).astype("float32")
     model_p = keras.ops.convert_to_numpy(keras.ops.softmax(agent.policy(probe)))

@@ -349,7 +349,7 @@ def run(implementation, weights, pairs, config, out):
         model, curve, _ = train_keras(weights, pairs, config)
         seconds = time.perf_counter() - start
         predict = keras_predictor(model)
-        model.save(out / "model.keras")
+        engine.save_model(model, out / "model.keras")
     result = evaluate(predict, pairs, config, config.seed)
     return {"seconds": seconds, "final_block_error": float(curve[1][-1]), **result}, curve
 

@@ -336,7 +336,7 @@ def main(argv=None):
         probe = np.zeros((1, side, side, 3), "float32")
         shapes[str(side)] = list(np.asarray(model.predict(probe, verbose=0)).shape[1:])
 
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     shown = min(config.pictures, len(x_test))
     plot_masks(out / "masks.png", x_test[:shown], predicted[:shown], y_test[:shown])
     image_classification.plot_curves(loop.metrics_path, out / "curves.png", "fcn on generated scenes")

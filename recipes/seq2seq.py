@@ -350,7 +350,7 @@ def main(argv=None):
     )
 
     # ---- outputs ----
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     plots.loss_curves(
         out / "loss.png",
         losses,

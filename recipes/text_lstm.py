@@ -134,7 +134,7 @@ def write_outputs(out, config, model, costs, lines, predictions):
     np.savetxt(out / "metrics.csv", np.c_[epochs, costs], "%d,%.8f", header="epoch,loss", comments="")
     title = f"TextLSTM: cost {costs[-1]:.6f} after {len(costs)} epochs"
     plots.loss_curves(out / "costs.png", costs, title, ylabel="cost (cross-entropy)")
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     summary = {
         "backend": engine.backend(),
         "config": dataclasses.asdict(config),

@@ -248,10 +248,11 @@ def main(argv=None):
         "VAE on binarised mnist5k",
         ylabel="nats per digit",
     )
-    vae.encoder.save(out / "encoder.keras")
+    engine.save_model(vae.encoder, out / "encoder.keras")
     logits = keras.Input((config.latent,), name="z")
     probabilities = keras.layers.Activation("sigmoid")(vae.decoder(logits))
-    keras.Model(logits, probabilities, name="decoder_probabilities").save(out / "decoder.keras")
+    decoder = keras.Model(logits, probabilities, name="decoder_probabilities")
+    engine.save_model(decoder, out / "decoder.keras")
     summary = {
         "backend": engine.backend(),
         "model": config.model,

@@ -242,7 +242,7 @@ def train_and_evaluate(build, config, data, out, name, describe=None):
         "steps_per_second": round(steps / seconds, 2) if steps and seconds > 0 else None,
         **(describe(model) if describe else {}),
     }
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     plot_curves(loop.metrics_path, out / "curves.png", f"{name} on {config.dataset}")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(

@@ -308,7 +308,7 @@ def train_and_report(config, task, model, optimizer, out, title):
         config.beam_width,
     )
     decode_seconds = time.perf_counter() - started
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     plots.loss_curves(
         out / "loss.png",
         {"train": history["loss"], "held-out": history["val_loss"]},

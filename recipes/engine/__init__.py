@@ -10,6 +10,7 @@ differently. This package hides exactly that:
   applies the gradients on every backend.
 - `function(fn, state)`: a compiled step that may update several models, optimizers and seed generators;
   `jax.jit` with all state threaded in and out, `tf.function` on TensorFlow, eager on torch.
+- `save_model(model, path)`: `model.save(path)` without importing TensorFlow on the other backends.
 - `Loop`: epochs with a Keras `Progbar` (one line per epoch when stdout is not a terminal:
   `fit_verbose()`), `metrics.csv`, TensorBoard events, a checkpoint per epoch,
   `resume`, and a clean stop when a loss becomes NaN.
@@ -115,6 +116,35 @@ def without_weights():
             yield
     finally:
         global_state.set_global_attribute(_UNINITIALIZED, before)
+
+
+def save_model(model, path):
+    """`model.save(path)` (a `.keras` file), without importing TensorFlow on the other backends.
+
+    Keras' serializer asks whether TensorFlow is installed, to recognise `tf.TensorShape`s and
+    `tf.DType`s in configs, and asking imports it: 3.6 s the first time a torch or JAX process
+    saves a model. While TensorFlow is not imported, nothing in a config can be one of its objects,
+    so the engine answers "not available" for the duration of the save (Keras' private
+    `module_utils.tensorflow`, confined to this package). The file is the one `model.save` writes.
+    """
+    import sys
+
+    try:
+        from keras.src.utils import module_utils
+
+        lazy = module_utils.tensorflow
+        unasked = backend() != "tensorflow" and "tensorflow" not in sys.modules
+        unasked = unasked and lazy._available is None
+    except (ImportError, AttributeError):
+        unasked = False
+    if not unasked:
+        model.save(path)
+        return
+    lazy._available = False
+    try:
+        model.save(path)
+    finally:
+        lazy._available = None
 
 
 def configure(directory=None):

@@ -112,7 +112,7 @@ def write_outputs(config, model, data, history, train_seconds, results, out):
     baseline_caption, exact = results["baseline_caption"], results["exact"]
     matches, totals, c, r = results["statistics"]
     held_images, held_captions = data.held_images, data.held_captions
-    model.save(out / "model.keras")
+    engine.save_model(model, out / "model.keras")
     shown = min(config.samples, len(held_images))
     if shown:
         refs = [caps[0] for caps in held_captions[:shown]]

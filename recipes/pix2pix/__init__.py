@@ -212,8 +212,8 @@ def main(argv=None):
             score_key="l1_heldout",
             score_label="held-out L1",
         )
-    gan.generator.save(out / "generator.keras")
-    gan.discriminator.save(out / "discriminator.keras")
+    engine.save_model(gan.generator, out / "generator.keras")
+    engine.save_model(gan.discriminator, out / "discriminator.keras")
     summary.update(
         l1_heldout=mean_l1(outputs, y_test),
         epochs=loop.epoch,

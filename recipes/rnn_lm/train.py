@@ -118,7 +118,7 @@ def run_nplm(config, train_sents, heldout_sents, probes, out, verbose):
         vocab,
         title="NPLM word embeddings: the 100 most frequent words (PCA)",
     )
-    model.save(out / "nplm.keras")
+    engine.save_model(model, out / "nplm.keras")
     print(
         f"NPLM held-out perplexity {result['perplexity']:.2f} against the unigram's "
         f"{result['unigram_perplexity']:.2f} ({result['train_seconds']:.1f} s)"
@@ -196,7 +196,7 @@ def run_rnn(config, train_sents, heldout_sents, probes, out, verbose):
     lines = [" ".join(s) + ("" if ok else " ...") for s, ok in zip(sentences, finished)]
     (out / "samples.txt").write_text("".join(line + "\n" for line in lines))
     result["samples"] = lines
-    model.save(out / "rnn.keras")
+    engine.save_model(model, out / "rnn.keras")
     print("Generated:\n" + "\n".join("  " + line for line in lines))
     print(
         f"RNN LM held-out perplexity {result['perplexity']:.2f} against the unigram's "

@@ -194,7 +194,7 @@ def main(argv=None):
         else:
             estimator, summary["vgg"] = run_vgg(config, model_dir)
             if not config.quick:  # Keras' serializer imports TensorFlow: seconds a smoke run skips.
-                estimator.model(ModeKeys.EVAL).save(out / "vgg.keras")
+                engine.save_model(estimator.model(ModeKeys.EVAL), out / "vgg.keras")
     summary["seconds"] = time.perf_counter() - start
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nOutputs in {out}/ ({summary['seconds']:.1f} s)")

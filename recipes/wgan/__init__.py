@@ -178,10 +178,10 @@ def export_plain_models(gan, config, out):
     `keras.saving.load_model(path)` loads them without this project's code."""
     exported = build_generator(config, plain=True)
     exported.set_weights(gan.generator.get_weights())
-    exported.save(out / "generator.keras")
+    engine.save_model(exported, out / "generator.keras")
     critic = build_critic(config, clip=False, plain=True)
     critic.set_weights(gan.critic.get_weights())
-    critic.save(out / "critic.keras")
+    engine.save_model(critic, out / "critic.keras")
 
 
 def main(argv=None):

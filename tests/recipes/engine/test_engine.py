@@ -1,5 +1,9 @@
 """The engine on the current backend: gradients, compiled steps, checkpoints, the training loop."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +11,7 @@ from keras import ops
 
 from recipes import engine
 from recipes.engine import loop as engine_loop
-from tests.conftest import BACKEND, failing_replace
+from tests.conftest import BACKEND, ROOT, failing_replace
 
 X = np.array([0.5, -1.0, 2.0], dtype="float32")
 W = np.array([1.5, 0.25, -0.75], dtype="float32")
@@ -346,6 +350,41 @@ def test_a_stateless_scope_reads_and_records_through_the_hooks_the_jax_engine_ov
         assert float(ops.convert_to_numpy(scope.state_mapping[id(variable)])) == 3.0
     assert ("read", variable.path) in calls and ("update", variable.path) in calls
     assert float(ops.convert_to_numpy(variable.value)) == 1.0  # Outside: untouched.
+
+
+SAVE_CHECK = """
+import sys, zipfile
+import keras
+import numpy as np
+from recipes import engine
+from keras.src.utils import module_utils
+
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+engine.save_model(model, "engine.keras")
+assert "tensorflow" not in sys.modules, "save_model imported TensorFlow"
+assert module_utils.tensorflow._available is None  # asked again by whoever comes next
+model.save("keras.keras")  # Keras' own save (imports TensorFlow where it is installed)
+files = [zipfile.ZipFile(name) for name in ("engine.keras", "keras.keras")]
+assert files[0].read("config.json") == files[1].read("config.json")
+reloaded = keras.saving.load_model("engine.keras")
+for got, want in zip(reloaded.get_weights(), model.get_weights(), strict=True):
+    np.testing.assert_array_equal(got, want)
+"""
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="there TensorFlow is the backend")
+def test_save_model_writes_keras_file_without_importing_tensorflow(tmp_path):
+    # Keras' serializer imports TensorFlow to ask whether it is available (3.6 s on JAX).
+    proc = subprocess.run(
+        [sys.executable, "-c", SAVE_CHECK],
+        cwd=tmp_path,
+        env=dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "engine.keras").stat().st_size > 0
 
 
 # --- The checkpoint contract: atomic writes, resume from the last complete checkpoint, and a
