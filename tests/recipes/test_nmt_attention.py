@@ -10,6 +10,7 @@ import pytest
 
 from recipes import engine, nmt_attention
 from recipes.common import cli, translation
+from tests.conftest import run_module
 from tests.fixtures.make_parity import STEPS
 from tests.recipes.translation_checks import check_reload_greedy_and_beam, heldout_rows, parity_case
 
@@ -37,8 +38,11 @@ def _run(out, *args):
 
 @pytest.fixture(scope="module")
 def bahdanau(tmp_path_factory):
+    """The default run, in a process of its own whose XLA optimises (314 steps: conftest)."""
     out = tmp_path_factory.mktemp("bahdanau")
-    return out, *_run(out)  # the default run
+    proc = run_module("recipes.nmt_attention", "--out", out, xla_optimized=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, json.loads((out / "summary.json").read_text()), proc.stdout
 
 
 # The translation family's one default-run test (1-2 minutes per backend); the Luong default runs
