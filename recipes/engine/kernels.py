@@ -26,7 +26,7 @@ They fall back to the layers for dropout while training, other dtype policies, i
 Keras masks and quantized or LoRA Dense layers. A kernel reads its layer's variables when it is
 made, so make it in the forward pass that uses it (as `calls` once per model call): within one
 pass the variables hold their values, and each step's gradient flows to them as the layer's does.
-`concatenate` is `keras.ops.concatenate` as one `torch.cat` on torch, and
+`concatenate` and `stack` are Keras' ops as one `torch.cat` / `torch.stack` on torch, and
 `SparseCategoricalCrossentropy` Keras' loss, the masked mean from logits as one `cross_entropy`.
 """
 

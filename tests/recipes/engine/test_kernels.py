@@ -100,6 +100,15 @@ def test_the_block_runs_where_the_kernel_does_not_apply():
     )
 
 
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concatenate_and_stack_equal_numpy(axis):
+    arrays = [RNG.standard_normal((2, 3)).astype("float32") for _ in range(3)]
+    tensors = [ops.convert_to_tensor(a) for a in arrays]
+    for fast, reference in ((kernels.stack, np.stack), (kernels.concatenate, np.concatenate)):
+        got = ops.convert_to_numpy(fast(tensors, axis))
+        np.testing.assert_array_equal(got, reference(arrays, axis))
+
+
 @pytest.mark.parametrize("ignored", ["some", "all"])
 def test_masked_crossentropy_equals_keras(ignored):
     logits = RNG.standard_normal((3, 4, 6)).astype("float32")
