@@ -129,15 +129,15 @@ def save_model(model, path):
     """
     import sys
 
-    try:
-        from keras.src.utils import module_utils
+    lazy = None
+    if backend() != "tensorflow" and "tensorflow" not in sys.modules:
+        try:
+            from keras.src.utils import module_utils
 
-        lazy = module_utils.tensorflow
-        unasked = backend() != "tensorflow" and "tensorflow" not in sys.modules
-        unasked = unasked and lazy._available is None
-    except (ImportError, AttributeError):
-        unasked = False
-    if not unasked:
+            lazy = module_utils.tensorflow if module_utils.tensorflow._available is None else None
+        except (ImportError, AttributeError):
+            pass
+    if lazy is None:  # TensorFlow's backend, already imported or already asked about: Keras' save
         model.save(path)
         return
     lazy._available = False

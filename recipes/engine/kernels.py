@@ -200,21 +200,21 @@ def calls(*layers):
 
 def concatenate(tensors, axis=-1):
     """`keras.ops.concatenate(tensors, axis)`; one `torch.cat` for torch tensors on torch."""
-    if backend() == "torch" and all(keras.ops.is_tensor(x) for x in tensors):
-        import torch
-
-        return torch.cat(tensors, axis)
-    return keras.ops.concatenate(tensors, axis)
+    return _join("cat", keras.ops.concatenate, tensors, axis)
 
 
 def stack(tensors, axis=0):
     """`keras.ops.stack(tensors, axis)`; one `torch.stack` for torch tensors on torch (Keras'
     converts every tensor first)."""
+    return _join("stack", keras.ops.stack, tensors, axis)
+
+
+def _join(torch_name, keras_op, tensors, axis):
     if backend() == "torch" and all(keras.ops.is_tensor(x) for x in tensors):
         import torch
 
-        return torch.stack(tensors, axis)
-    return keras.ops.stack(tensors, axis)
+        return getattr(torch, torch_name)(tensors, axis)
+    return keras_op(tensors, axis)
 
 
 def run(layer, *args, **kwargs):
