@@ -180,7 +180,7 @@ def _fit(model, x, y, label):
     optimizer update and the functional graph call)."""
     from recipes import engine
 
-    engine.fast_updates([model.optimizer])
+    engine.fast_updates([model.optimizer], fit=True)
     engine.fast_calls([model])
     return Bench(label, len(x), model.count_params(), lambda: model.train_on_batch(x, y), lambda _: None)
 

@@ -254,7 +254,7 @@ def cosine_schedule(config, task, warmup=0.0):
 def compile_for_training(config, model, optimizer):
     """Compiles `model` as `train_and_report` fits it: `optimizer` on the masked cross-entropy,
     with the engine's in-place update on torch (`engine.fast_updates`, as the run's `Loop` gives)."""
-    engine.fast_updates([optimizer])
+    engine.fast_updates([optimizer], fit=True)
     model.compile(
         # The embeddings' gradients dense on TensorFlow too: its sparse ones make Adam's steps of
         # a token that occurs more than once in a batch larger than on torch and JAX.

@@ -36,8 +36,9 @@ def function(fn, variables):
     # TensorFlow's CPU kernels, so a step that samples noise would no longer give the eager step's
     # numbers (same distribution, other values), and `jit=False` debugging would see another run.
     # Measured for the DCGAN step (batch 64, 2 CPU cores): XLA 4.74 steps/s, graph 4.24, eager 1.68;
-    # the 12% is not worth losing compiled == eager. Steps are plain Python over Keras ops, so
-    # autograph would only slow tracing down.
+    # the 12% is not worth losing compiled == eager. The Adam update, where most of it lies, is one
+    # XLA program of its own (_tensorflow_optimizers.py; it draws nothing). Steps are plain Python
+    # over Keras ops, so autograph would only slow tracing down.
     return tf.function(fn, reduce_retracing=True, autograph=False)
 
 

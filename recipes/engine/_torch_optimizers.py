@@ -19,14 +19,12 @@ trained either way ends with identical weights and slots).
 which Keras' torch optimizers call with all gradients at once, after clipping, weight decay and
 loss-scale unscaling, and before constraints, EMA and the iteration count): its class, config,
 variables and checkpoints stay Keras'. A call it does not cover (another device than the CPU,
-a dtype other than float32/float64) runs Keras' own update. `RECIPES_FAST_OPTIMIZERS=0` in the
-environment leaves every optimizer as Keras made it (for comparisons).
+a dtype other than float32/float64) runs Keras' own update. (`engine.fast_updates` installs it;
+`RECIPES_FAST_OPTIMIZERS=0` in the environment leaves every optimizer as Keras made it.)
 """
 
-import os
 import types
 
-import keras
 import torch
 from keras import ops
 
@@ -50,22 +48,12 @@ def _classes():
     return _CLASSES
 
 
-def enabled():
-    return os.environ.get("RECIPES_FAST_OPTIMIZERS", "1") != "0"
-
-
 def install(optimizer):
-    """Gives `optimizer` (Adam, AdamW or RMSprop; a LossScaleOptimizer's inner one) the in-place
-    update. Any other optimizer, and every optimizer with `RECIPES_FAST_OPTIMIZERS=0`, is left
-    alone. Idempotent; returns `optimizer`."""
-    inner = getattr(optimizer, "inner_optimizer", None)
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and inner is not None:
-        install(inner)
-        return optimizer
-    if "_parallel_update_step" in vars(optimizer) or not enabled():
-        return optimizer
-    update = _classes().get(type(optimizer))  # exact class: a subclass may change the update
-    if update is not None:  # bound to the object, so that a deep copy updates the copy
+    """Gives `optimizer` (exactly Adam, AdamW or RMSprop: a subclass may change the update) the
+    in-place update. Idempotent; returns `optimizer`."""
+    update = _classes().get(type(optimizer))
+    if update is not None and "_parallel_update_step" not in vars(optimizer):
+        # Bound to the object, so that a deep copy updates the copy.
         optimizer._parallel_update_step = types.MethodType(update, optimizer)
     return optimizer
 

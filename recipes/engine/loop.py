@@ -327,7 +327,7 @@ class Loop:
         self.out_dir = prepare_output(out_dir, resume=resume, overwrite=overwrite)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.groups = {name: state_variables([obj]) for name, obj in state.items()}
-        fast_updates(state.values())  # torch: in-place Adam/RMSprop updates, also for fit()
+        fast_updates(state.values(), fit=True)  # torch: in-place Adam/RMSprop updates for fit()
         fast_calls(state.values())  # torch: functional models without Layer.__call__ per layer
         self.keep = keep
         self.verbose = verbose
