@@ -250,8 +250,8 @@ def apply(optimizer, grads, variables):
 
 
 def fast_updates(items, *, fit=False):
-    """On torch and TensorFlow, gives the Adam, AdamW and RMSprop optimizers among `items` (a
-    LossScaleOptimizer's inner one) the engine's update, with Keras' numbers.
+    """On torch and TensorFlow, gives the Adam and AdamW optimizers among `items` (a
+    LossScaleOptimizer's inner one; on torch also RMSprop) the engine's update, with Keras' numbers.
 
     Keras' torch optimizers allocate a model-sized temporary for every intermediate of the update;
     the torch engine's update does the same arithmetic in place, bit for bit (about 4 times faster

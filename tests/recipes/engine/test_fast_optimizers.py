@@ -1,6 +1,10 @@
 """The engine's Adam, AdamW and RMSprop updates (in place on torch, one XLA program on TensorFlow)
 equal Keras' own updates."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +12,7 @@ from keras import ops
 
 from recipes import engine
 from recipes.common import fitting
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, ROOT
 
 pytestmark = pytest.mark.skipif(
     BACKEND == "jax", reason="JAX compiles Keras' own update with the step (no engine update)"
@@ -77,11 +81,45 @@ def test_in_place_update_equals_keras_update(name, monkeypatch):
     assert not keras_calls, "the engine's update did not run"
     assert HOOK in vars(optimizer)
     assert int(ops.convert_to_numpy(optimizer.iterations)) == STEPS
-    # Bit for bit on this machine (same kernels, same order); 1e-6 leaves room for other CPUs.
+    # Bit for bit on this machine (same kernels, same order; on TensorFlow with XLA unoptimised, as
+    # conftest.py sets it: test_optimised_xla_update_...); 1e-6 leaves room for other CPUs.
     for got, want in zip(weights + slots, expected_weights + expected_slots):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
     for before, after in zip(initial, weights):
         assert np.abs(after - before).min() > 0  # every weight moved
+
+
+# Adam through the engine and through Keras, with XLA's optimisations (which conftest.py turns off).
+OPTIMISED_CHECK = """
+import keras, numpy as np
+from recipes import engine
+def train(fast):
+    rng = np.random.default_rng(0)
+    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in [(300, 300), (33,)]]
+    optimizer = keras.optimizers.Adam(0.01, beta_1=0.5)
+    optimizer.build(variables)
+    for _ in range(5):
+        grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
+        grads = [keras.ops.convert_to_tensor(g) for g in grads]
+        (engine.apply if fast else keras.optimizers.Optimizer.apply)(optimizer, grads, variables)
+    assert ("_backend_update_step" in vars(optimizer)) == fast
+    return [v.numpy() for v in variables + optimizer.variables]
+print(max(float(np.abs(a - b).max()) for a, b in zip(train(True), train(False))))
+"""
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the XLA update exists only on TensorFlow")
+def test_optimised_xla_update_equals_keras_update_to_rounding():
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND=BACKEND)
+    env["XLA_FLAGS"] = " ".join(f for f in flags if f != "--xla_backend_optimization_level=0")
+    proc = subprocess.run(
+        [sys.executable, "-c", OPTIMISED_CHECK], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Fused multiply-adds round once where Keras' graph rounds twice: weights of order 1 and
+    # slots differ by float32 rounding, not more.
+    assert float(proc.stdout.split()[-1]) <= 1e-6
 
 
 def test_uncovered_optimizers_and_dtypes_keep_keras_update(monkeypatch):
