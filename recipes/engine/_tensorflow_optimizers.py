@@ -30,7 +30,8 @@ TensorFlow (README, the cross-backend table).
 import types
 
 import tensorflow as tf
-from keras import ops
+
+from recipes.engine._keras_optimizers import adam_step_size
 
 _CLASSES = {}
 
@@ -73,20 +74,14 @@ def _slots(optimizer, slots, variables):
 def _adam(optimizer, grads, variables, learning_rate):
     if not _covered(grads, variables):
         return _keras_update(optimizer, grads, variables, learning_rate)
-    # The step size as Keras computes it (keras/src/optimizers/adam.py).
     dtype = variables[0].dtype
-    lr = ops.cast(learning_rate, dtype)
-    local_step = ops.cast(optimizer.iterations + 1, dtype)
-    beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), local_step)
-    beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
-    alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
     _adam_update(
         [v.value for v in variables],
         [tf.cast(g, dtype) for g in grads],
         _slots(optimizer, optimizer._momentums, variables),
         _slots(optimizer, optimizer._velocities, variables),
         _slots(optimizer, optimizer._velocity_hats, variables) if optimizer.amsgrad else [],
-        alpha,
+        adam_step_size(optimizer, learning_rate, dtype),  # in graph mode, as Keras'
         # Python floats, rounded to the dtype as Keras' `ops.multiply(tensor, 1 - beta_1)` does.
         *(tf.constant(c, dtype) for c in (1 - optimizer.beta_1, 1 - optimizer.beta_2)),
         tf.constant(optimizer.epsilon, dtype),

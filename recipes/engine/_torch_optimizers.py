@@ -28,6 +28,7 @@ import types
 import torch
 from keras import ops
 
+from recipes.engine._keras_optimizers import adam_step_size
 from recipes.engine.kernels import reader
 
 # Keras' torch optimizer classes: the instances that `keras.optimizers.Adam(...)` etc. create.
@@ -91,13 +92,7 @@ def _adam(optimizer, grads, variables, learning_rate):
     values = _tensors(variables)
     if not _covered(grads, values):
         return _keras_update(optimizer, grads, variables, learning_rate)
-    # The step size as Keras computes it (keras/src/backend/torch/optimizers/torch_adam.py).
-    dtype = values[0].dtype
-    lr = ops.cast(learning_rate, dtype)
-    local_step = ops.cast(optimizer.iterations + 1, dtype)
-    beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), local_step)
-    beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
-    alpha = float(lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power))
+    alpha = float(adam_step_size(optimizer, learning_rate, values[0].dtype))
     beta_1, beta_2, epsilon = optimizer.beta_1, optimizer.beta_2, optimizer.epsilon
     small = [i for i, value in enumerate(values) if value.numel() <= _GROUPED]
     if small:
