@@ -275,12 +275,14 @@ def fast_updates(items, *, fit=False):
         return
     import keras
 
+    from recipes.engine import _keras_optimizers
+
     module = importlib.import_module(f"recipes.engine._{name}_optimizers")
     for item in items:
         if isinstance(item, keras.optimizers.LossScaleOptimizer):
             item = item.inner_optimizer
         if isinstance(item, keras.optimizers.Optimizer):
-            module.install(item)
+            _keras_optimizers.install(item, module.HOOK, module.updates())
 
 
 def fast_calls(items):

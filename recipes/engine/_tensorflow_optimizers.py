@@ -16,7 +16,7 @@ LLVM contracts a multiply and an add into one fused multiply-add, which rounds o
 so the weights drift from Keras' by a rounding error per step (at most 2.4e-7 after 5 Adam updates of
 weights of order 1: tests/recipes/engine/test_fast_optimizers.py).
 
-`install(optimizer)` replaces `_backend_update_step` of one optimizer object (Keras' TensorFlow
+The engine replaces `_backend_update_step` of one optimizer object (Keras' TensorFlow
 optimizers call it with all gradients at once, after clipping, weight decay and loss-scale
 unscaling, and before constraints, EMA and the iteration count): its class, config, variables and
 checkpoints stay Keras'. A call it does not cover (a `tf.distribute` strategy, a sparse gradient,
@@ -27,34 +27,22 @@ differently even unoptimised, and the WGAN, whose graph-mode steps use it, is al
 TensorFlow (README, the cross-backend table).
 """
 
-import types
-
 import tensorflow as tf
 
-from recipes.engine._keras_optimizers import adam_step_size
+from recipes.engine._keras_optimizers import adam_step_size, keras_update
 
+# The method of Keras' tensorflow optimizers that the engine replaces (`_keras_optimizers.install`).
+HOOK = "_backend_update_step"
 _CLASSES = {}
 
 
-def _classes():
+def updates():
+    """The engine's update per Keras optimizer class."""
     if not _CLASSES:
         from keras.src.optimizers import adam, adamw
 
         _CLASSES.update({adam.Adam: _adam, adamw.AdamW: _adam})
     return _CLASSES
-
-
-def install(optimizer):
-    """Gives `optimizer` (exactly Adam or AdamW: a subclass may change the update) the compiled
-    update. Idempotent; returns `optimizer`."""
-    update = _classes().get(type(optimizer))
-    if update is not None and "_backend_update_step" not in vars(optimizer):
-        optimizer._backend_update_step = types.MethodType(update, optimizer)
-    return optimizer
-
-
-def _keras_update(optimizer, grads, variables, learning_rate):
-    return type(optimizer)._backend_update_step(optimizer, grads, variables, learning_rate)
 
 
 def _covered(grads, variables):
@@ -73,7 +61,7 @@ def _slots(optimizer, slots, variables):
 
 def _adam(optimizer, grads, variables, learning_rate):
     if not _covered(grads, variables):
-        return _keras_update(optimizer, grads, variables, learning_rate)
+        return keras_update(optimizer, HOOK, grads, variables, learning_rate)
     dtype = variables[0].dtype
     _adam_update(
         [v.value for v in variables],

@@ -12,10 +12,10 @@ size of the largest variable (Adam's variables of at most `_GROUPED` elements to
 `_foreach_*` calls: many small variables cost more Python than arithmetic), and the final
 multiply, divide and add are one `addcdiv_`, whose kernel rounds `self + (value * t1) / t2` as
 Keras' separate ops round `self - (t1 * value) / t2`. The results are Keras' bit for bit here
-(tests/recipes/engine/test_torch_optimizers.py; a DCGAN
+(tests/recipes/engine/test_fast_optimizers.py; a DCGAN
 trained either way ends with identical weights and slots).
 
-`install(optimizer)` replaces the update hook of one optimizer object (`_parallel_update_step`,
+The engine replaces the update hook of one optimizer object (`_parallel_update_step`,
 which Keras' torch optimizers call with all gradients at once, after clipping, weight decay and
 loss-scale unscaling, and before constraints, EMA and the iteration count): its class, config,
 variables and checkpoints stay Keras'. A call it does not cover (another device than the CPU,
@@ -23,14 +23,14 @@ a dtype other than float32/float64) runs Keras' own update. (`engine.fast_update
 `RECIPES_FAST_OPTIMIZERS=0` in the environment leaves every optimizer as Keras made it.)
 """
 
-import types
-
 import torch
 from keras import ops
 
-from recipes.engine._keras_optimizers import adam_step_size
+from recipes.engine._keras_optimizers import adam_step_size, keras_update
 from recipes.engine.kernels import reader
 
+# The method of Keras' torch optimizers that the engine replaces (`_keras_optimizers.install`).
+HOOK = "_parallel_update_step"
 # Keras' torch optimizer classes: the instances that `keras.optimizers.Adam(...)` etc. create.
 _CLASSES = {}
 # Flat scratch tensors per (device, dtype, slot), grown to the largest variable updated.
@@ -39,7 +39,8 @@ _scratch = {}
 _GROUPED = 1 << 16
 
 
-def _classes():
+def updates():
+    """The engine's update per Keras optimizer class."""
     if not _CLASSES:
         from keras.src.backend.torch.optimizers import torch_adam, torch_adamw, torch_rmsprop
 
@@ -49,25 +50,11 @@ def _classes():
     return _CLASSES
 
 
-def install(optimizer):
-    """Gives `optimizer` (exactly Adam, AdamW or RMSprop: a subclass may change the update) the
-    in-place update. Idempotent; returns `optimizer`."""
-    update = _classes().get(type(optimizer))
-    if update is not None and "_parallel_update_step" not in vars(optimizer):
-        # Bound to the object, so that a deep copy updates the copy.
-        optimizer._parallel_update_step = types.MethodType(update, optimizer)
-    return optimizer
-
-
 def _tensors(variables):
     """`[v.value for v in variables]`, without the scope look-ups of `value` where they change
     nothing (`kernels.reader`: a Transformer's update reads 264 of them)."""
     read = reader()
     return [read(v) for v in variables]
-
-
-def _keras_update(optimizer, grads, variables, learning_rate):
-    return type(optimizer)._parallel_update_step(optimizer, grads, variables, learning_rate)
 
 
 def _covered(grads, values):
@@ -91,7 +78,7 @@ def _buffer(value, slot=0):
 def _adam(optimizer, grads, variables, learning_rate):
     values = _tensors(variables)
     if not _covered(grads, values):
-        return _keras_update(optimizer, grads, variables, learning_rate)
+        return keras_update(optimizer, HOOK, grads, variables, learning_rate)
     alpha = float(adam_step_size(optimizer, learning_rate, values[0].dtype))
     beta_1, beta_2, epsilon = optimizer.beta_1, optimizer.beta_2, optimizer.epsilon
     small = [i for i, value in enumerate(values) if value.numel() <= _GROUPED]
@@ -141,7 +128,7 @@ def _grouped_adam(optimizer, grads, variables, values, alpha):
 def _rmsprop(optimizer, grads, variables, learning_rate):
     values = [v.value for v in variables]
     if not _covered(grads, values):
-        return _keras_update(optimizer, grads, variables, learning_rate)
+        return keras_update(optimizer, HOOK, grads, variables, learning_rate)
     # (keras/src/backend/torch/optimizers/torch_rmsprop.py)
     lr = float(ops.cast(learning_rate, values[0].dtype))
     rho, epsilon, momentum = optimizer.rho, optimizer.epsilon, optimizer.momentum
